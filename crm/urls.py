@@ -1,0 +1,36 @@
+"""Every URL of Guishu; the only module (with settings and celery) that knows every app."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.urls import path
+
+from crm import views
+
+handler403 = "crm.views.error_403"
+handler404 = "crm.views.error_404"
+handler500 = "crm.views.error_500"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("team/", views.team, name="team"),
+    path("healthz", views.healthz, name="healthz"),
+    path("i18n/language/", views.set_language, name="set_language"),
+    path(
+        "accounts/login/",
+        login_not_required(auth_views.LoginView.as_view(redirect_authenticated_user=True)),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password/",
+        auth_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path("admin/", admin.site.urls),
+]
