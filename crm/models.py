@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -116,3 +117,312 @@ class User(AbstractUser):
     @property
     def is_departing(self) -> bool:
         return self.state == EmploymentState.DEPARTING
+
+
+# --- Customers ---------------------------------------------------------------------------
+
+
+class Industry(models.Model):
+    """A configurable industry category (seeded with common Chinese categories)."""
+
+    name = models.CharField(_("name"), max_length=50, unique=True)
+    code = models.SlugField(_("code"), max_length=50, unique=True)
+    sort_order = models.PositiveSmallIntegerField(_("sort order"), default=0)
+
+    class Meta:
+        verbose_name = _("industry")
+        verbose_name_plural = _("industries")
+        ordering = ["sort_order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SizeBand(models.TextChoices):
+    MICRO = "micro", _("1–19 employees")
+    SMALL = "small", _("20–99 employees")
+    MEDIUM = "medium", _("100–499 employees")
+    LARGE = "large", _("500–1999 employees")
+    ENTERPRISE = "enterprise", _("2000+ employees")
+
+
+class ValueTier(models.TextChoices):
+    A = "A", _("A (key account)")
+    B = "B", _("B")
+    C = "C", _("C")
+    D = "D", _("D")
+
+
+class Lifecycle(models.TextChoices):
+    POTENTIAL = "potential", _("Potential")
+    NEW = "new", _("New")
+    MATURE = "mature", _("Mature")
+    LOST = "lost", _("Lost")
+
+
+class Source(models.TextChoices):
+    COLD_CALL = "cold_call", _("Cold call")
+    REFERRAL = "referral", _("Referral")
+    EXHIBITION = "exhibition", _("Exhibition")
+    WEBSITE = "website", _("Website")
+    PARTNER = "partner", _("Partner")
+    IMPORT = "import", _("Import")
+    OTHER = "other", _("Other")
+
+
+class FunnelStage(models.IntegerChoices):
+    RAW = 0, _("0% raw")
+    CONTACTED = 25, _("25% contacted, contact valid")
+    OPPORTUNITY = 50, _("50% decision maker found, need identified")
+    MATCHED = 75, _("75% need matches our product")
+    WON = 100, _("100% won")
+
+
+class Customer(models.Model):
+    display_name = models.CharField(_("display name"), max_length=200)
+    legal_name = models.CharField(_("legal name"), max_length=200, blank=True)
+    credit_code = models.CharField(_("unified social credit code"), max_length=18, blank=True)
+    address = models.CharField(_("address"), max_length=255, blank=True)
+    province = models.CharField(_("province"), max_length=32, blank=True)
+    city = models.CharField(_("city"), max_length=32, blank=True)
+    district = models.CharField(_("district"), max_length=32, blank=True)
+    division_code = models.CharField(
+        _("administrative division code"), max_length=12, blank=True, db_index=True
+    )
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    industry = models.ForeignKey(
+        Industry, verbose_name=_("industry"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    size_band = models.CharField(_("size"), max_length=16, choices=SizeBand.choices, blank=True)
+    value_tier = models.CharField(
+        _("value tier"), max_length=1, choices=ValueTier.choices, default=ValueTier.C
+    )
+    lifecycle = models.CharField(
+        _("lifecycle"), max_length=16, choices=Lifecycle.choices, default=Lifecycle.POTENTIAL
+    )
+    source = models.CharField(
+        _("source"), max_length=16, choices=Source.choices, default=Source.OTHER
+    )
+    stage = models.PositiveSmallIntegerField(
+        _("funnel stage"), choices=FunnelStage.choices, default=FunnelStage.RAW
+    )
+    # Written only by ownership.services (one writer of ownership); None = in the public pool.
+    owner = models.ForeignKey(
+        User,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="owned_customers",
+    )
+    owned_since = models.DateTimeField(_("owned since"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        User,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="created_customers",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    last_follow_up_at = models.DateTimeField(_("last follow-up"), null=True, blank=True)
+    external_ref = models.CharField(_("external reference"), max_length=64, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    # A merged record keeps its row and history but leaves the uniqueness scope.
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name=_("merged into"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_records",
+    )
+    needs_duplicate_review = models.BooleanField(_("needs duplicate review"), default=False)
+
+    # Identity keys, maintained only by crm.identity_services from the fields above.
+    name_key = models.CharField(_("name key"), max_length=200, blank=True, db_index=True)
+    name_region = models.CharField(_("name region code"), max_length=12, blank=True)
+    branch = models.CharField(_("branch"), max_length=100, blank=True)
+    search_key = models.CharField(_("search key"), max_length=200, blank=True)
+    pinyin_key = models.CharField(_("pinyin key"), max_length=400, blank=True)
+    email_domain = models.CharField(_("e-mail domain"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credit_code"],
+                condition=~Q(credit_code="") & Q(merged_into__isnull=True),
+                name="customer_unique_credit_code",
+                violation_error_message=_("A customer with this credit code already exists."),
+            ),
+            models.UniqueConstraint(
+                fields=["name_key", "name_region", "branch"],
+                condition=~Q(name_key="") & Q(merged_into__isnull=True),
+                name="customer_unique_name_key",
+                violation_error_message=_("A customer with this name already exists."),
+            ),
+            models.UniqueConstraint(
+                fields=["external_ref"],
+                condition=~Q(external_ref=""),
+                name="customer_unique_external_ref",
+            ),
+            models.CheckConstraint(
+                condition=Q(stage__in=[0, 25, 50, 75, 100]), name="customer_stage_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_code="") | Q(credit_code__regex=r"^[0-9A-Z]{18}$"),
+                name="customer_credit_code_shape",
+            ),
+            models.CheckConstraint(
+                condition=~Q(merged_into=models.F("id")), name="customer_not_merged_into_itself"
+            ),
+        ]
+        indexes = [
+            # The duplicate check's fuzzy candidate query: search_key % %s ORDER BY similarity.
+            GinIndex(
+                OpClass(models.F("search_key"), name="gin_trgm_ops"),
+                name="customer_search_key_trgm",
+            ),
+            # Pinyin / English names: trade-name pinyin % %s.
+            GinIndex(
+                OpClass(models.F("pinyin_key"), name="gin_trgm_ops"),
+                name="customer_pinyin_key_trgm",
+            ),
+            # "My customers" and the pool: owner IS NULL / owner = %s, newest first.
+            models.Index(fields=["owner", "-created_at"], name="customer_owner_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def in_pool(self) -> bool:
+        return self.owner_id is None
+
+
+class CustomerPhone(models.Model):
+    """A customer's normalised phone number. Mobiles are hard identity keys (unique)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="phones")
+    number = models.CharField(_("number (E.164)"), max_length=20)
+    is_mobile = models.BooleanField(_("mobile"), default=False)
+    # Copied from the customer so the partial unique index can leave merged records out.
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = _("customer phone")
+        verbose_name_plural = _("customer phones")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["number"],
+                condition=Q(is_mobile=True, active=True),
+                name="customer_unique_mobile",
+                violation_error_message=_("A customer with this mobile number already exists."),
+            ),
+            models.UniqueConstraint(fields=["customer", "number"], name="customer_phone_once"),
+        ]
+        indexes = [models.Index(fields=["number"], name="customer_phone_number")]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Contact(models.Model):
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="contacts"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    title = models.CharField(_("title"), max_length=100, blank=True)
+    mobile = models.CharField(_("mobile"), max_length=20, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    wechat = models.CharField(_("WeChat ID"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FollowUpKind(models.TextChoices):
+    CALL = "call", _("Call")
+    VISIT = "visit", _("Visit")
+    MESSAGE = "message", _("Message")
+    MEETING = "meeting", _("Meeting")
+
+
+class FollowUp(models.Model):
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="follow_ups"
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=FollowUpKind.choices)
+    happened_at = models.DateTimeField(_("when"))
+    summary = models.TextField(_("summary"))
+    next_step = models.CharField(_("next step"), max_length=255, blank=True)
+    stage_before = models.PositiveSmallIntegerField(_("stage before"), choices=FunnelStage.choices)
+    stage_after = models.PositiveSmallIntegerField(_("stage after"), choices=FunnelStage.choices)
+    stage_reason = models.CharField(_("reason for moving back"), max_length=255, blank=True)
+    by = models.ForeignKey(
+        User, verbose_name=_("by"), on_delete=models.PROTECT, related_name="follow_ups"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("follow-up")
+        verbose_name_plural = _("follow-ups")
+        ordering = ["-happened_at"]
+        indexes = [models.Index(fields=["customer", "-happened_at"], name="followup_timeline")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(stage_after__gte=models.F("stage_before")) | ~Q(stage_reason=""),
+                name="followup_backwards_needs_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.happened_at:%Y-%m-%d}"
+
+
+class PossibleDuplicate(models.Model):
+    """A soft match accepted at entry or import: a person should look at the pair."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="possible_duplicates"
+    )
+    candidate = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField(_("score"))
+    reasons = models.JSONField(_("reasons"), default=list)
+    confirmed_distinct_by = models.ForeignKey(
+        User,
+        verbose_name=_("confirmed distinct by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("possible duplicate")
+        verbose_name_plural = _("possible duplicates")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "candidate"], name="possible_duplicate_once"
+            ),
+            models.CheckConstraint(
+                condition=~Q(customer=models.F("candidate")), name="possible_duplicate_two_records"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} ~ {self.candidate_id} ({self.score:.2f})"

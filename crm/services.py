@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.duplicates import DuplicateMatch, find_duplicates
 from crm.errors import DomainError
-from crm.models import Language, Role, Team, User
+from crm.identity.credit import validate_credit_code
+from crm.identity.matcher import IdentityKeys, keys_for
+from crm.identity.phones import is_mobile, normalize_phone
+from crm.identity.regions import parse_address
+from crm.models import (
+    Contact,
+    Customer,
+    CustomerPhone,
+    FollowUp,
+    FollowUpKind,
+    FunnelStage,
+    Industry,
+    Language,
+    Lifecycle,
+    Role,
+    Source,
+    Team,
+    User,
+    ValueTier,
+)
+from crm.models import PossibleDuplicate as PossibleDuplicateRecord
 from crm.roles import GROUP_NAMES, STAFF_ROLES
 
 
@@ -89,3 +116,400 @@ def team_check_parent(*, team: Team, parent: Team | None) -> None:
         if node.pk == team.pk:
             raise UserError(_("The parent team cannot be the team itself or one of its sub-teams."))
         node = node.parent
+
+
+# --- Customers ---------------------------------------------------------------------------
+
+NAME_MAX_LENGTH = 200
+
+
+class CustomerError(DomainError):
+    pass
+
+
+class CustomerInvalid(CustomerError):
+    """Bad input: `errors` maps a field name to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+class DuplicateCustomer(CustomerError):
+    """A hard match: the customer already exists (registration must not create it)."""
+
+    def __init__(self, matches: list[DuplicateMatch]) -> None:
+        super().__init__(_("This customer already exists."))
+        self.matches = matches
+
+
+class PossibleDuplicate(CustomerError):
+    """Soft matches the user has not yet confirmed as different companies."""
+
+    def __init__(self, matches: list[DuplicateMatch]) -> None:
+        super().__init__(_("Similar customers exist; confirm that this is a different company."))
+        self.matches = matches
+
+
+def clean_customer_name(raw: str) -> str:
+    """Trim and collapse whitespace; refuse empty, over-long and control-character names.
+
+    Markup is kept as text: templates always escape it.
+    """
+    name = " ".join((raw or "").split())
+    if not name:
+        raise CustomerInvalid({"display_name": _("Enter the company name.")})
+    if len(name) > NAME_MAX_LENGTH:
+        raise CustomerInvalid(
+            {
+                "display_name": _("The name has %(count)d characters; at most %(max)d are allowed.")
+                % {"count": len(name), "max": NAME_MAX_LENGTH}
+            }
+        )
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise CustomerInvalid({"display_name": _("The name contains control characters.")})
+    return name
+
+
+def clean_credit_code(raw: str) -> str:
+    if not (raw or "").strip():
+        return ""
+    try:
+        return validate_credit_code(raw)
+    except ValueError as error:
+        raise CustomerInvalid({"credit_code": str(error)}) from error
+
+
+def clean_phone(raw: str, field: str = "phone") -> str:
+    if not (raw or "").strip():
+        return ""
+    number = normalize_phone(raw)
+    if number is None:
+        raise CustomerInvalid(
+            {field: _("“%(value)s” is not a valid phone number.") % {"value": raw.strip()}}
+        )
+    return number
+
+
+def _apply_identity(customer: Customer, phones: list[str]) -> IdentityKeys:
+    """Set the stored identity keys and address divisions from the customer's own fields."""
+    keys = keys_for(
+        customer.display_name, credit_code=customer.credit_code, phones=phones, email=customer.email
+    )
+    parsed = keys.name
+    customer.name_key = parsed.name_key[:200]
+    customer.name_region = parsed.region_code
+    customer.branch = parsed.branch[:100]
+    customer.search_key = parsed.search_key[:200]
+    customer.pinyin_key = (parsed.pinyin_key or parsed.trade_pinyin)[:400]
+    customer.email_domain = keys.email_domain
+    if customer.address and not customer.division_code:
+        division = parse_address(customer.address)
+        customer.province = customer.province or division.province
+        customer.city = customer.city or division.city
+        customer.district = customer.district or division.district
+        customer.division_code = division.code
+    return keys
+
+
+def _save_phones(customer: Customer, numbers: list[str]) -> None:
+    CustomerPhone.objects.filter(customer=customer).exclude(number__in=numbers).delete()
+    existing = set(customer.phones.values_list("number", flat=True))
+    CustomerPhone.objects.bulk_create(
+        CustomerPhone(
+            customer=customer,
+            number=number,
+            is_mobile=is_mobile(number),
+            active=customer.merged_into_id is None,
+        )
+        for number in dict.fromkeys(numbers)
+        if number not in existing
+    )
+
+
+def _lock_identity(keys: IdentityKeys) -> None:
+    """Serialise concurrent entries of one company on its identity keys (transaction-scoped).
+
+    The unique constraints already make the second insert fail; the lock makes the second
+    transaction wait and then *see* the first, so it gets a collision answer, not an error.
+    """
+    lock_keys = sorted(
+        {f"name:{keys.name.name_key}"}
+        if keys.name.name_key
+        else set()
+        | ({f"code:{keys.credit_code}"} if keys.credit_code else set())
+        | {f"phone:{number}" for number in keys.mobiles}
+    )
+    with connection.cursor() as cursor:
+        for key in lock_keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
+
+@transaction.atomic
+def customer_create(
+    *,
+    actor: User | None,
+    display_name: str,
+    legal_name: str = "",
+    credit_code: str = "",
+    address: str = "",
+    province: str = "",
+    city: str = "",
+    phone: str = "",
+    email: str = "",
+    industry: Industry | None = None,
+    size_band: str = "",
+    value_tier: str = ValueTier.C,
+    lifecycle: str = Lifecycle.POTENTIAL,
+    source: str = Source.OTHER,
+    external_ref: str = "",
+    owner: User | None = None,
+    confirmed_distinct: Iterable[int] = (),
+    allow_possible_duplicates: bool = False,
+) -> Customer:
+    """Create a customer after the duplicate check.
+
+    A hard match raises DuplicateCustomer. Soft matches raise PossibleDuplicate unless every
+    one of them is in `confirmed_distinct` (the user said "a different company") or
+    `allow_possible_duplicates` (import: created and flagged for review). Confirmations are
+    stored as PossibleDuplicate rows, the evidence a later dispute reads.
+
+    `owner` is for bulk import only; registrations go through ownership.services.
+    """
+    errors: dict[str, str] = {}
+    values: dict[str, str] = {}
+    for field_name, cleaner, raw in (
+        ("display_name", clean_customer_name, display_name),
+        ("credit_code", clean_credit_code, credit_code),
+        ("phone", clean_phone, phone),
+    ):
+        try:
+            values[field_name] = cleaner(raw)
+        except CustomerInvalid as error:
+            errors.update(error.errors)
+    if external_ref and Customer.objects.filter(external_ref=external_ref).exists():
+        errors["external_ref"] = _("The external reference %(ref)s is already used.") % {
+            "ref": external_ref
+        }
+    if errors:
+        raise CustomerInvalid(errors)
+    customer = Customer(
+        display_name=values["display_name"],
+        legal_name=" ".join(legal_name.split())[:NAME_MAX_LENGTH],
+        credit_code=values["credit_code"],
+        address=address.strip()[:255],
+        province=province.strip()[:32],
+        city=city.strip()[:32],
+        phone=phone.strip()[:32],
+        email=email.strip(),
+        industry=industry,
+        size_band=size_band,
+        value_tier=value_tier,
+        lifecycle=lifecycle,
+        source=source,
+        external_ref=external_ref.strip()[:64],
+        owner=owner,
+        owned_since=timezone.now() if owner else None,
+        created_by=actor,
+    )
+    phones = [values["phone"]] if values["phone"] else []
+    keys = _apply_identity(customer, phones)
+    _lock_identity(keys)
+    matches = find_duplicates(keys)
+    hard = [m for m in matches if m.is_hard]
+    if hard:
+        raise DuplicateCustomer(hard)
+    confirmed = set(confirmed_distinct)
+    unconfirmed = [m for m in matches if m.customer.pk not in confirmed]
+    if unconfirmed and not allow_possible_duplicates:
+        raise PossibleDuplicate(unconfirmed)
+    customer.needs_duplicate_review = bool(unconfirmed)
+    try:
+        with transaction.atomic():
+            customer.save()
+            _save_phones(customer, phones)
+    except IntegrityError as error:
+        # A concurrent entry won between our check and our insert: answer as a collision.
+        again = [m for m in find_duplicates(keys) if m.is_hard]
+        if again:
+            raise DuplicateCustomer(again) from error
+        raise
+    PossibleDuplicateRecord.objects.bulk_create(
+        PossibleDuplicateRecord(
+            customer=customer,
+            candidate=match.customer,
+            score=match.score,
+            reasons=match.reasons,
+            confirmed_distinct_by=actor if match.customer.pk in confirmed else None,
+        )
+        for match in matches
+    )
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, actor: User, customer: Customer, **changes: Any) -> Customer:
+    """Edit a customer's descriptive fields; identity keys follow, and must stay unique."""
+    allowed = {
+        "display_name",
+        "legal_name",
+        "credit_code",
+        "address",
+        "province",
+        "city",
+        "district",
+        "division_code",
+        "phone",
+        "email",
+        "industry",
+        "size_band",
+        "value_tier",
+        "lifecycle",
+        "source",
+        "notes",
+    }
+    unknown = set(changes) - allowed
+    if unknown:
+        raise CustomerError(
+            _("These fields cannot be changed here: %(fields)s")
+            % {"fields": ", ".join(sorted(unknown))}
+        )
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    errors: dict[str, str] = {}
+    if "display_name" in changes:
+        try:
+            changes["display_name"] = clean_customer_name(changes["display_name"])
+        except CustomerInvalid as error:
+            errors.update(error.errors)
+    if "credit_code" in changes:
+        try:
+            changes["credit_code"] = clean_credit_code(changes["credit_code"])
+        except CustomerInvalid as error:
+            errors.update(error.errors)
+    phone_number = None
+    if "phone" in changes:
+        try:
+            phone_number = clean_phone(changes["phone"])
+        except CustomerInvalid as error:
+            errors.update(error.errors)
+    if errors:
+        raise CustomerInvalid(errors)
+    address_changed = "address" in changes and changes["address"] != customer.address
+    for name, value in changes.items():
+        setattr(customer, name, value.strip() if isinstance(value, str) else value)
+    if address_changed and "division_code" not in changes:
+        customer.division_code = ""
+        customer.province = customer.city = customer.district = ""
+    if phone_number is None:
+        phones = list(customer.phones.values_list("number", flat=True))
+    else:
+        phones = [phone_number] if phone_number else []
+    keys = _apply_identity(customer, phones)
+    _lock_identity(keys)
+    hard = [m for m in find_duplicates(keys, exclude=[customer.pk]) if m.is_hard]
+    if hard:
+        raise DuplicateCustomer(hard)
+    try:
+        with transaction.atomic():
+            customer.save()
+            if "phone" in changes:
+                _save_phones(customer, phones)
+    except IntegrityError as error:
+        raise DuplicateCustomer(
+            [m for m in find_duplicates(keys, exclude=[customer.pk]) if m.is_hard]
+        ) from error
+    return customer
+
+
+@transaction.atomic
+def contact_add(
+    *,
+    actor: User,
+    customer: Customer,
+    name: str,
+    title: str = "",
+    mobile: str = "",
+    phone: str = "",
+    email: str = "",
+    wechat: str = "",
+) -> Contact:
+    errors: dict[str, str] = {}
+    clean_name = " ".join((name or "").split())
+    if not clean_name:
+        errors["name"] = _("Enter the contact's name.")
+    elif len(clean_name) > 100:
+        errors["name"] = _("The name is too long (at most 100 characters).")
+    mobile_number = ""
+    try:
+        mobile_number = clean_phone(mobile, "mobile")
+        if mobile_number and not is_mobile(mobile_number):
+            errors["mobile"] = _("“%(value)s” is not a mobile number.") % {"value": mobile}
+    except CustomerInvalid as error:
+        errors.update(error.errors)
+    try:
+        clean_phone(phone, "phone")
+    except CustomerInvalid as error:
+        errors.update(error.errors)
+    if errors:
+        raise CustomerInvalid(errors)
+    return Contact.objects.create(
+        customer=customer,
+        name=clean_name,
+        title=title.strip()[:100],
+        mobile=mobile_number,
+        phone=phone.strip()[:32],
+        email=email.strip(),
+        wechat=wechat.strip()[:64],
+    )
+
+
+@transaction.atomic
+def follow_up_log(
+    *,
+    actor: User,
+    customer: Customer,
+    kind: str,
+    happened_at: datetime,
+    summary: str,
+    next_step: str = "",
+    stage_after: int | None = None,
+    stage_reason: str = "",
+) -> FollowUp:
+    """Log a contact with the customer; it may move the funnel stage (backwards needs a reason)."""
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    errors: dict[str, str] = {}
+    if kind not in FollowUpKind.values:
+        errors["kind"] = _("Choose the kind of follow-up.")
+    if not (summary or "").strip():
+        errors["summary"] = _("Describe what happened.")
+    if happened_at > timezone.now() + timedelta(minutes=5):
+        errors["happened_at"] = _("A follow-up cannot be in the future.")
+    stage_before = customer.stage
+    new_stage = stage_before if stage_after is None else stage_after
+    if new_stage not in FunnelStage.values:
+        errors["stage_after"] = _("Choose a valid funnel stage.")
+    elif new_stage < stage_before and not stage_reason.strip():
+        errors["stage_reason"] = _("Moving the customer back in the funnel needs a reason.")
+    if errors:
+        raise CustomerInvalid(errors)
+    follow_up = FollowUp.objects.create(
+        customer=customer,
+        kind=kind,
+        happened_at=happened_at,
+        summary=summary.strip(),
+        next_step=next_step.strip()[:255],
+        stage_before=stage_before,
+        stage_after=new_stage,
+        stage_reason=stage_reason.strip()[:255],
+        by=actor,
+    )
+    update_fields = []
+    if customer.last_follow_up_at is None or happened_at > customer.last_follow_up_at:
+        customer.last_follow_up_at = happened_at
+        update_fields.append("last_follow_up_at")
+    if new_stage != stage_before:
+        customer.stage = new_stage
+        update_fields.append("stage")
+    if update_fields:
+        customer.save(update_fields=[*update_fields, "updated_at"])
+    return follow_up
