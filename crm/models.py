@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
+from guardian.models import UserObjectPermissionBase
 from django.utils.translation import gettext_lazy as _
 
 
@@ -217,6 +218,9 @@ class Customer(models.Model):
         related_name="owned_customers",
     )
     owned_since = models.DateTimeField(_("owned since"), null=True, blank=True)
+    # When the ownership clock (保护期) last started: registration, claim, allocation,
+    # transfer, ruling or handover. Written only by ownership.services.
+    clock_started_at = models.DateTimeField(_("clock started at"), null=True, blank=True)
     created_by = models.ForeignKey(
         User,
         verbose_name=_("created by"),
@@ -253,6 +257,11 @@ class Customer(models.Model):
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
         ordering = ["-created_at"]
+        permissions = [
+            ("view_shared_customer", _("Can view a customer shared by its owner")),
+            ("view_case_customer", _("Can view a customer of a dispute case")),
+            ("preview_handover_customer", _("Can preview a customer handed over to them")),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["credit_code"],
@@ -303,6 +312,17 @@ class Customer(models.Model):
     @property
     def in_pool(self) -> bool:
         return self.owner_id is None
+
+
+class CustomerUserObjectPermission(UserObjectPermissionBase):
+    """django-guardian's per-object grants on customers, with a real foreign key (indexable,
+    joinable in the visibility selectors). Only the exceptions to ownership live here."""
+
+    content_object = models.ForeignKey(Customer, on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        verbose_name = _("customer access grant")
+        verbose_name_plural = _("customer access grants")
 
 
 class CustomerPhone(models.Model):
@@ -426,3 +446,69 @@ class PossibleDuplicate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} ~ {self.candidate_id} ({self.score:.2f})"
+
+
+# --- Bulk import (crm.importer) ----------------------------------------------------------
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class ImportJob(models.Model):
+    """One uploaded customer file: first previewed (dry run), then imported on confirmation.
+
+    The same row goes through both runs; the report file always holds the latest run's
+    problem rows (JSON lines) and `counts` its figures.
+    """
+
+    created_by = models.ForeignKey(
+        User, verbose_name=_("created by"), on_delete=models.PROTECT, related_name="import_jobs"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    original_name = models.CharField(_("file name"), max_length=255)
+    # The rep the imported customers will belong to; None = the public pool.
+    owner = models.ForeignKey(
+        User,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    dry_run = models.BooleanField(_("preview only"), default=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING
+    )
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    processed_rows = models.PositiveIntegerField(_("rows processed"), default=0)
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    report = models.FileField(_("report"), upload_to="imports/reports/", blank=True)
+    error = models.TextField(_("error"), blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("customer import")
+        verbose_name_plural = _("customer imports")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The jobs list: created_by = %s ORDER BY created_at DESC.
+            models.Index(fields=["created_by", "-created_at"], name="importjob_user_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (ImportStatus.DONE, ImportStatus.FAILED)
+
+    @property
+    def percent(self) -> int:
+        if not self.total_rows:
+            return 100 if self.finished else 0
+        return min(100, self.processed_rows * 100 // self.total_rows)

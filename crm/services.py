@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import Group
+from pypinyin import lazy_pinyin
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -240,6 +241,12 @@ def _lock_identity(keys: IdentityKeys) -> None:
         | ({f"code:{keys.credit_code}"} if keys.credit_code else set())
         | {f"phone:{number}" for number in keys.mobiles}
     )
+    # A coarse blocking key for look-alikes (typos, homophones): two registrations whose
+    # trade names start with the same two syllables queue behind each other, so the second
+    # one's soft check sees the first.
+    trade = keys.name.trade_name
+    if trade:
+        lock_keys.append("block:" + "".join(lazy_pinyin(trade[:2])))
     with connection.cursor() as cursor:
         for key in lock_keys:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])

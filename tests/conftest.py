@@ -3,11 +3,41 @@ member and an administrator, in one team (and an outsider team for the second re
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
 from crm.models import Role, Team, User
 from tests.factories import TeamFactory, UserFactory
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
+    """Mark the throw-away test database so transactional tests may empty the ledger with
+    TRUNCATE between tests (the ledger's trigger refuses it everywhere else)."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            name = connection.ops.quote_name(connection.settings_dict["NAME"])
+            cursor.execute(f"ALTER DATABASE {name} SET guishu.test_database = 'on'")
+        # The setting applies to new sessions only.
+        connection.close()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings: Any) -> None:
+    # PBKDF2's deliberate slowness costs ~0.3 s per persona; tests need no protection.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def global_pool_policy(db: None) -> Any:
+    """The global default pool policy (transactional tests' flush removes the seeded row)."""
+    from ownership.selectors import global_policy
+
+    return global_policy()
 
 
 @pytest.fixture

@@ -1,0 +1,184 @@
+"""The ownership ledger (append-only, hash-chained) and the pool policies."""
+
+from __future__ import annotations
+
+import pgtrigger
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class EventKind(models.TextChoices):
+    REGISTERED = "registered", _("Registered")
+    CLAIMED = "claimed", _("Claimed from the pool")
+    ALLOCATED = "allocated", _("Allocated")
+    TRANSFERRED = "transferred", _("Transferred")
+    RELEASED = "released", _("Released to the pool")
+    RECYCLED = "recycled", _("Recycled to the pool")
+    RULED = "ruled", _("Ruled by the committee")
+    HANDED_OVER = "handed_over", _("Handed over")
+    MERGED = "merged", _("Merged")
+
+
+class OwnershipEvent(models.Model):
+    """One change of a customer's owner. Rows are never updated or deleted (the database
+    refuses it); each row's hash covers its content and the previous row's hash for the
+    same customer, so a rewritten history cannot go unnoticed (`manage.py verify_ledger`)."""
+
+    customer = models.ForeignKey(
+        "crm.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="ownership_events",
+    )
+    sequence = models.PositiveIntegerField(_("sequence"))
+    from_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("from owner"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    to_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("to owner"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=EventKind.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    # None means the system (the periodic review, an import without a user).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("acting user"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # What caused it, generically (a policy, request, ruling, handover task, import), so
+    # that this app never imports the workflow apps.
+    cause_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cause_id = models.PositiveBigIntegerField(null=True, blank=True)
+    cause = GenericForeignKey("cause_type", "cause_id")
+    cause_label = models.CharField(_("cause"), max_length=200, blank=True)
+    occurred_at = models.DateTimeField(_("time"))
+    prev_hash = models.CharField(_("previous hash"), max_length=64, blank=True)
+    hash = models.CharField(_("hash"), max_length=64, unique=True)
+
+    class Meta:
+        verbose_name = _("ownership event")
+        verbose_name_plural = _("ownership ledger")
+        ordering = ["customer_id", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "sequence"], name="ownership_event_sequence_once"
+            ),
+            models.CheckConstraint(
+                condition=~Q(from_owner=models.F("to_owner"))
+                | Q(from_owner__isnull=True, to_owner__isnull=True)
+                | Q(kind="merged"),
+                name="ownership_event_changes_owner",
+            ),
+        ]
+        indexes = [
+            # Cooldown: "was this customer recycled from this rep recently?"
+            models.Index(
+                fields=["customer", "from_owner", "kind", "-occurred_at"],
+                name="ownership_event_cooldown",
+            ),
+            # Daily claim cap: "how many claims did this rep make today?"
+            models.Index(
+                fields=["to_owner", "kind", "-occurred_at"], name="ownership_event_claims"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="ledger_no_update_or_delete",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+            ),
+            # pgtrigger's Protect does not cover TRUNCATE; a statement trigger does. Only a
+            # database explicitly configured for it (the throw-away test database, which
+            # transactional tests empty with TRUNCATE) may truncate.
+            pgtrigger.Trigger(
+                name="ledger_no_truncate",
+                operation=pgtrigger.Truncate,
+                level=pgtrigger.Statement,
+                when=pgtrigger.Before,
+                func=(
+                    "IF coalesce(current_setting('guishu.test_database', true), '') = 'on' "
+                    "THEN RETURN NULL; END IF; "
+                    "RAISE EXCEPTION 'ownership ledger is append-only: TRUNCATE refused';"
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}#{self.sequence} {self.kind}"
+
+
+class PoolPolicy(models.Model):
+    """The ownership clock's parameters: one global default, optional overrides per team."""
+
+    team = models.OneToOneField(
+        "crm.Team",
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="pool_policy",
+        help_text=_("Empty: the global default for every team without its own policy."),
+    )
+    max_owned = models.PositiveIntegerField(
+        _("holding cap"), default=50, validators=[MinValueValidator(1)]
+    )
+    count_won_in_cap = models.BooleanField(_("won customers count towards the cap"), default=False)
+    max_claims_per_day = models.PositiveIntegerField(
+        _("pool claims per day"), default=5, validators=[MinValueValidator(1)]
+    )
+    days_without_follow_up = models.PositiveIntegerField(
+        _("days without follow-up before recycling"), default=30, validators=[MinValueValidator(1)]
+    )
+    days_to_reach_50 = models.PositiveIntegerField(
+        _("days to reach 50% before recycling"), default=60, validators=[MinValueValidator(1)]
+    )
+    days_to_reach_100 = models.PositiveIntegerField(
+        _("days to reach 100% before recycling"), default=180, validators=[MinValueValidator(1)]
+    )
+    won_exempt = models.BooleanField(_("won customers are never recycled"), default=True)
+    cooldown_days = models.PositiveIntegerField(_("former-owner cooldown (days)"), default=30)
+    warning_days = models.PositiveIntegerField(_("warn owners this many days ahead"), default=7)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("pool policy")
+        verbose_name_plural = _("pool policies")
+        constraints = [
+            # Exactly one global default (team IS NULL).
+            models.UniqueConstraint(
+                fields=["team"],
+                condition=Q(team__isnull=True),
+                name="pool_policy_one_global",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=Q(warning_days__lt=models.F("days_without_follow_up")),
+                name="pool_policy_warning_shorter_than_period",
+            ),
+            models.CheckConstraint(
+                condition=Q(days_to_reach_50__lte=models.F("days_to_reach_100")),
+                name="pool_policy_50_before_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.team) if self.team_id else str(_("Global default"))

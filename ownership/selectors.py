@@ -1,0 +1,79 @@
+"""Reads of the ownership app: effective policies, clocks, the ledger, time travel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+
+from crm.models import Customer, Team, User
+from ownership.clock import Clock, PolicyValues, compute_clock
+from ownership.models import EventKind, OwnershipEvent, PoolPolicy
+
+
+def global_policy() -> PoolPolicy:
+    policy = PoolPolicy.objects.filter(team__isnull=True).first()
+    if policy is None:
+        # The migration creates it; a deleted default comes back with the model's defaults.
+        policy, _created = PoolPolicy.objects.get_or_create(team=None)
+    return policy
+
+
+def effective_policy(team: Team | None) -> PolicyValues:
+    """The nearest policy up the team tree, else the global default."""
+    node = team
+    seen: set[int] = set()
+    while node is not None and node.pk not in seen:
+        seen.add(node.pk)
+        policy = PoolPolicy.objects.filter(team=node).first()
+        if policy is not None:
+            return PolicyValues.from_policy(policy, _("team %(team)s") % {"team": node.name})
+        node = node.parent
+    return PolicyValues.from_policy(global_policy(), _("global default"))
+
+
+def policy_for_owner(owner: User | None) -> PolicyValues:
+    return effective_policy(owner.team if owner is not None else None)
+
+
+def clock_for(customer: Customer, policy: PolicyValues | None = None) -> Clock:
+    if customer.owner_id is None:
+        return Clock(returns_at=None)
+    if policy is None:
+        policy = policy_for_owner(customer.owner)
+    return compute_clock(
+        owner_id=customer.owner_id,
+        stage=customer.stage,
+        clock_started_at=customer.clock_started_at,
+        last_follow_up_at=customer.last_follow_up_at,
+        policy=policy,
+    )
+
+
+def ledger_for(customer: Customer) -> QuerySet[OwnershipEvent]:
+    return (
+        OwnershipEvent.objects.filter(customer=customer)
+        .select_related("from_owner", "to_owner", "actor", "cause_type")
+        .order_by("sequence")
+    )
+
+
+def owner_at(customer: Customer, moment: datetime) -> tuple[User | None, OwnershipEvent | None]:
+    """Who owned the customer at `moment` (time travel over the ledger)."""
+    event = (
+        OwnershipEvent.objects.filter(customer=customer, occurred_at__lte=moment)
+        .select_related("to_owner")
+        .order_by("-sequence")
+        .first()
+    )
+    return (event.to_owner if event else None), event
+
+
+def registration_event(customer: Customer) -> OwnershipEvent | None:
+    return (
+        OwnershipEvent.objects.filter(customer=customer, kind=EventKind.REGISTERED)
+        .select_related("to_owner")
+        .order_by("sequence")
+        .first()
+    )

@@ -1,0 +1,520 @@
+"""The one writer of ownership. Every change of `Customer.owner` goes through `_change_owner`:
+lock the customer row, re-check the rules, append one ledger event, update the owner fields
+and revoke owner-dependent grants, all in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from crm.errors import DomainError
+from crm.models import Customer, EmploymentState, FunnelStage, Role, User
+from ownership.clock import PolicyValues
+from ownership.ledger import event_hash
+from ownership.models import EventKind, OwnershipEvent
+from ownership.selectors import policy_for_owner
+
+# Kinds after which the ownership clock starts again from zero.
+CLOCK_RESTARTING_KINDS = {
+    EventKind.REGISTERED,
+    EventKind.CLAIMED,
+    EventKind.ALLOCATED,
+    EventKind.TRANSFERRED,
+    EventKind.RULED,
+    EventKind.HANDED_OVER,
+}
+
+
+class OwnershipError(DomainError):
+    pass
+
+
+class NotInPool(OwnershipError):
+    pass
+
+
+class NotTheOwner(OwnershipError):
+    pass
+
+
+class HoldingCapReached(OwnershipError):
+    def __init__(self, message: str, *, owned: int, cap: int) -> None:
+        super().__init__(message)
+        self.owned = owned
+        self.cap = cap
+
+
+class CooldownActive(OwnershipError):
+    def __init__(self, message: str, *, until: datetime) -> None:
+        super().__init__(message)
+        self.until = until
+
+
+class DailyClaimCapReached(OwnershipError):
+    def __init__(self, message: str, *, claimed: int, cap: int) -> None:
+        super().__init__(message)
+        self.claimed = claimed
+        self.cap = cap
+
+
+class OwnerNotEligible(OwnershipError):
+    pass
+
+
+class CustomerMerged(OwnershipError):
+    pass
+
+
+# --- rule checks (each gives the friendly message; the row locks give the guarantee) -----
+
+
+def _lock_rep(user: User) -> User:
+    """Serialise every cap check of one rep: parallel claims queue on this row lock."""
+    return User.objects.select_for_update().get(pk=user.pk)
+
+
+def check_eligible_owner(user: User) -> None:
+    if not user.is_active or user.state == EmploymentState.DEPARTED:
+        raise OwnerNotEligible(
+            _("%(name)s is not an active user and cannot own customers.") % {"name": user}
+        )
+    if user.role != Role.REP:
+        raise OwnerNotEligible(_("Only sales reps can own customers."))
+
+
+def check_not_departing(user: User) -> None:
+    if user.state == EmploymentState.DEPARTING:
+        raise OwnerNotEligible(
+            _("%(name)s is leaving the company and cannot take new customers.") % {"name": user}
+        )
+
+
+def owned_count(user: User, policy: PolicyValues) -> int:
+    owned = Customer.objects.filter(owner=user, merged_into__isnull=True)
+    if not policy.count_won_in_cap:
+        owned = owned.exclude(stage=FunnelStage.WON)
+    return owned.count()
+
+
+def check_holding_cap(user: User, policy: PolicyValues, adding: int = 1) -> None:
+    owned = owned_count(user, policy)
+    if owned + adding > policy.max_owned:
+        raise HoldingCapReached(
+            _(
+                "%(name)s already owns %(owned)d customers; the limit is %(cap)d. "
+                "Release or hand over a customer first."
+            )
+            % {"name": user, "owned": owned, "cap": policy.max_owned},
+            owned=owned,
+            cap=policy.max_owned,
+        )
+
+
+def start_of_local_day(now: datetime) -> datetime:
+    local = timezone.localtime(now)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def claims_today(user: User, now: datetime) -> int:
+    return OwnershipEvent.objects.filter(
+        to_owner=user, kind=EventKind.CLAIMED, occurred_at__gte=start_of_local_day(now)
+    ).count()
+
+
+def check_daily_claim_cap(user: User, policy: PolicyValues, now: datetime) -> None:
+    claimed = claims_today(user, now)
+    if claimed >= policy.max_claims_per_day:
+        raise DailyClaimCapReached(
+            _(
+                "You have claimed %(claimed)d customers from the pool today; the daily limit is "
+                "%(cap)d. Try again tomorrow."
+            )
+            % {"claimed": claimed, "cap": policy.max_claims_per_day},
+            claimed=claimed,
+            cap=policy.max_claims_per_day,
+        )
+
+
+def cooldown_until(customer: Customer, user: User, policy: PolicyValues) -> datetime | None:
+    """End of the former-owner cooldown, if `customer` was recycled from `user` recently."""
+    if policy.cooldown_days == 0:
+        return None
+    last = (
+        OwnershipEvent.objects.filter(customer=customer, from_owner=user, kind=EventKind.RECYCLED)
+        .order_by("-sequence")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    if last is None:
+        return None
+    return last + timedelta(days=policy.cooldown_days)
+
+
+def check_cooldown(customer: Customer, user: User, policy: PolicyValues, now: datetime) -> None:
+    until = cooldown_until(customer, user, policy)
+    if until is not None and until > now:
+        raise CooldownActive(
+            _("This customer was recycled from you; you can claim it again from %(date)s.")
+            % {"date": date_format(timezone.localtime(until), "DATETIME_FORMAT")},
+            until=until,
+        )
+
+
+# --- the core ------------------------------------------------------------------------------
+
+
+def _append_event(
+    *,
+    customer: Customer,
+    from_owner: User | None,
+    to_owner: User | None,
+    kind: str,
+    reason: str,
+    actor: User | None,
+    cause: models.Model | None,
+    cause_label: str,
+    now: datetime,
+) -> OwnershipEvent:
+    # The customer row is locked by the caller, so no other event of this customer can be
+    # appended concurrently: reading the chain's tip here is race-free.
+    tip = (
+        OwnershipEvent.objects.filter(customer=customer)
+        .order_by("-sequence")
+        .values_list("sequence", "hash")
+        .first()
+    )
+    sequence, prev_hash = (tip[0] + 1, tip[1]) if tip else (1, "")
+    cause_type = ContentType.objects.get_for_model(cause) if cause is not None else None
+    cause_id = cause.pk if cause is not None else None
+    if not cause_label and cause is not None:
+        cause_label = f"{cause._meta.label_lower}:{cause.pk}"
+    event = OwnershipEvent(
+        customer=customer,
+        sequence=sequence,
+        from_owner=from_owner,
+        to_owner=to_owner,
+        kind=kind,
+        reason=reason,
+        actor=actor,
+        cause_type=cause_type,
+        cause_id=cause_id,
+        cause_label=cause_label[:200],
+        occurred_at=now,
+        prev_hash=prev_hash,
+    )
+    event.hash = event_hash(
+        customer_id=customer.pk,
+        sequence=sequence,
+        from_owner_id=from_owner.pk if from_owner else None,
+        to_owner_id=to_owner.pk if to_owner else None,
+        kind=kind,
+        reason=reason,
+        actor_id=actor.pk if actor else None,
+        cause_type_id=cause_type.pk if cause_type else None,
+        cause_id=cause_id,
+        cause_label=event.cause_label,
+        occurred_at=now,
+        prev_hash=prev_hash,
+    )
+    event.save(force_insert=True)
+    return event
+
+
+Check = Callable[[Customer, datetime], None]
+
+
+@transaction.atomic
+def _change_owner(
+    *,
+    customer_id: int,
+    to_owner: User | None,
+    kind: str,
+    reason: str,
+    actor: User | None,
+    cause: models.Model | None = None,
+    cause_label: str = "",
+    checks: Iterable[Check] = (),
+    now: datetime | None = None,
+) -> OwnershipEvent:
+    now = now or timezone.now()
+    customer = (
+        Customer.objects.select_for_update(of=("self",)).select_related("owner").get(pk=customer_id)
+    )
+    if customer.merged_into_id is not None and kind != EventKind.MERGED:
+        raise CustomerMerged(_("This customer record was merged into another one."))
+    for check in checks:
+        check(customer, now)
+    from_owner = customer.owner
+    if from_owner is not None and to_owner is not None and from_owner.pk == to_owner.pk:
+        raise OwnershipError(_("%(name)s already owns this customer.") % {"name": to_owner})
+    event = _append_event(
+        customer=customer,
+        from_owner=from_owner,
+        to_owner=to_owner,
+        kind=kind,
+        reason=reason,
+        actor=actor,
+        cause=cause,
+        cause_label=cause_label,
+        now=now,
+    )
+    customer.owner = to_owner
+    update = ["owner", "owned_since", "clock_started_at", "updated_at"]
+    customer.owned_since = now if to_owner is not None else None
+    if to_owner is None:
+        customer.clock_started_at = None
+    elif kind in CLOCK_RESTARTING_KINDS:
+        customer.clock_started_at = now
+    customer.save(update_fields=update)
+    _revoke_owner_grants(customer)
+    return event
+
+
+def _revoke_owner_grants(customer: Customer) -> None:
+    """Shares granted by an owner end with that ownership (the previous owner's very next
+    request is refused because the owner column itself moved)."""
+    from crm.models import CustomerUserObjectPermission
+
+    CustomerUserObjectPermission.objects.filter(
+        content_object=customer, permission__codename="view_shared_customer"
+    ).delete()
+
+
+# --- one function per kind of change ------------------------------------------------------
+
+
+def _in_pool(customer: Customer, now: datetime) -> None:
+    if customer.owner_id is not None:
+        raise NotInPool(
+            _("%(customer)s is no longer in the pool: %(owner)s owns it.")
+            % {"customer": customer, "owner": customer.owner}
+        )
+
+
+def ownership_register(
+    *, actor: User, customer: Customer, evidence: str = "", cause: models.Model | None = None
+) -> OwnershipEvent:
+    """First entry (报备): the registering rep becomes the owner of a new customer."""
+    with transaction.atomic():
+        rep = _lock_rep(actor)
+        check_eligible_owner(rep)
+        check_not_departing(rep)
+        policy = policy_for_owner(rep)
+        return _change_owner(
+            customer_id=customer.pk,
+            to_owner=rep,
+            kind=EventKind.REGISTERED,
+            reason=evidence,
+            actor=actor,
+            cause=cause,
+            checks=[_in_pool, lambda c, now: check_holding_cap(rep, policy)],
+        )
+
+
+@dataclass
+class ClaimOutcome:
+    claimed: list[Customer] = field(default_factory=list)
+    refused: list[tuple[Customer, str]] = field(default_factory=list)
+
+
+def ownership_claim(*, actor: User, customer: Customer, reason: str = "") -> OwnershipEvent:
+    """Claim (领取) one customer from the pool. Checks, in order: still in the pool → holding
+    cap → former-owner cooldown → daily claim cap."""
+    with transaction.atomic():
+        rep = _lock_rep(actor)
+        check_eligible_owner(rep)
+        check_not_departing(rep)
+        policy = policy_for_owner(rep)
+        return _change_owner(
+            customer_id=customer.pk,
+            to_owner=rep,
+            kind=EventKind.CLAIMED,
+            reason=reason or _("Claimed from the pool"),
+            actor=actor,
+            checks=[
+                _in_pool,
+                lambda c, now: check_holding_cap(rep, policy),
+                lambda c, now: check_cooldown(c, rep, policy, now),
+                lambda c, now: check_daily_claim_cap(rep, policy, now),
+            ],
+        )
+
+
+def ownership_claim_many(*, actor: User, customers: Iterable[Customer]) -> ClaimOutcome:
+    """Claim several; each claim is its own transaction so one refusal does not undo others."""
+    outcome = ClaimOutcome()
+    for customer in customers:
+        try:
+            ownership_claim(actor=actor, customer=customer)
+            outcome.claimed.append(customer)
+        except OwnershipError as error:
+            outcome.refused.append((customer, error.message))
+    return outcome
+
+
+def _owned_by(user: User) -> Check:
+    def check(customer: Customer, now: datetime) -> None:
+        if customer.owner_id != user.pk:
+            raise NotTheOwner(_("You do not own this customer."))
+
+    return check
+
+
+def ownership_release(*, actor: User, customer: Customer, reason: str) -> OwnershipEvent:
+    """The owner gives the customer back to the pool, with a reason."""
+    if not reason.strip():
+        raise OwnershipError(_("Say why you release this customer."))
+    return _change_owner(
+        customer_id=customer.pk,
+        to_owner=None,
+        kind=EventKind.RELEASED,
+        reason=reason.strip(),
+        actor=actor,
+        checks=[_owned_by(actor)],
+    )
+
+
+def _move_to_rep(
+    *,
+    actor: User | None,
+    customer: Customer,
+    to_rep: User,
+    kind: str,
+    reason: str,
+    cause: models.Model | None,
+    expect_owner: bool = False,
+    expected_owner: User | None = None,
+    enforce_cap: bool = True,
+    allow_departing: bool = False,
+) -> OwnershipEvent:
+    with transaction.atomic():
+        rep = _lock_rep(to_rep)
+        check_eligible_owner(rep)
+        if not allow_departing:
+            check_not_departing(rep)
+        policy = policy_for_owner(rep)
+        checks: list[Check] = []
+        if expect_owner:
+            expected_id = expected_owner.pk if expected_owner is not None else None
+
+            def still_owned(customer: Customer, now: datetime) -> None:
+                if customer.owner_id != expected_id:
+                    raise OwnershipError(
+                        _("The owner of %(customer)s changed meanwhile; nothing was moved.")
+                        % {"customer": customer}
+                    )
+
+            checks.append(still_owned)
+        if enforce_cap:
+            checks.append(lambda c, now: check_holding_cap(rep, policy))
+        return _change_owner(
+            customer_id=customer.pk,
+            to_owner=rep,
+            kind=kind,
+            reason=reason,
+            actor=actor,
+            cause=cause,
+            checks=checks,
+        )
+
+
+def ownership_allocate(
+    *, actor: User, customer: Customer, to_rep: User, reason: str = "", cause: Any = None
+) -> OwnershipEvent:
+    """A manager gives a pool customer to a rep (分配)."""
+    return _move_to_rep(
+        actor=actor,
+        customer=customer,
+        to_rep=to_rep,
+        kind=EventKind.ALLOCATED,
+        reason=reason or _("Allocated by a manager"),
+        cause=cause,
+        expect_owner=True,
+        expected_owner=None,
+    )
+
+
+def ownership_transfer(
+    *,
+    actor: User,
+    customer: Customer,
+    to_rep: User,
+    reason: str,
+    cause: Any = None,
+    from_owner: User | None = None,
+) -> OwnershipEvent:
+    """An approved reassignment (转移); refused if the owner changed since `from_owner`."""
+    return _move_to_rep(
+        actor=actor,
+        customer=customer,
+        to_rep=to_rep,
+        kind=EventKind.TRANSFERRED,
+        reason=reason,
+        cause=cause,
+        expect_owner=from_owner is not None,
+        expected_owner=from_owner,
+    )
+
+
+def ownership_hand_over(
+    *, actor: User | None, customer: Customer, to_rep: User, reason: str, cause: Any = None
+) -> OwnershipEvent:
+    """A departure handover moves a customer to its successor (no cap: the business must
+    not stay with someone who is leaving)."""
+    return _move_to_rep(
+        actor=actor,
+        customer=customer,
+        to_rep=to_rep,
+        kind=EventKind.HANDED_OVER,
+        reason=reason,
+        cause=cause,
+        enforce_cap=False,
+    )
+
+
+def ownership_rule(
+    *, actor: User, customer: Customer, to_owner: User | None, reason: str, cause: Any = None
+) -> OwnershipEvent:
+    """A binding ruling of the committee: to a rep, or to the pool."""
+    if to_owner is None:
+        return _change_owner(
+            customer_id=customer.pk,
+            to_owner=None,
+            kind=EventKind.RULED,
+            reason=reason,
+            actor=actor,
+            cause=cause,
+        )
+    return _move_to_rep(
+        actor=actor,
+        customer=customer,
+        to_rep=to_owner,
+        kind=EventKind.RULED,
+        reason=reason,
+        cause=cause,
+        enforce_cap=False,
+    )
+
+
+def ownership_recycle(
+    *, customer: Customer, reason: str, cause: Any = None, cause_label: str = "", now: datetime
+) -> OwnershipEvent:
+    """The periodic review returns a neglected customer to the pool (回收); by the system."""
+    return _change_owner(
+        customer_id=customer.pk,
+        to_owner=None,
+        kind=EventKind.RECYCLED,
+        reason=reason,
+        actor=None,
+        cause=cause,
+        cause_label=cause_label,
+        now=now,
+    )
