@@ -13,6 +13,14 @@ from crm.models import Role
 
 def _nav_for(user: Any) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = [{"label": _("Home"), "url": reverse("home"), "name": "home"}]
+    if user.role in (Role.REP, Role.MANAGER, Role.ADMIN) or user.is_superuser:
+        items.append(
+            {"label": _("Customers"), "url": reverse("customer_list"), "name": "customer_list"}
+        )
+    if user.role == Role.REP:
+        items.append({"label": _("Register"), "url": reverse("register"), "name": "register"})
+    if user.role in (Role.REP, Role.MANAGER):
+        items.append({"label": _("Public pool"), "url": reverse("pool"), "name": "pool"})
     if user.role in (Role.MANAGER, Role.ADMIN) or user.is_superuser:
         items.append({"label": _("My team"), "url": reverse("team"), "name": "team"})
     if user.is_staff:

@@ -43,6 +43,12 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "crm.delete_team",
         "django_celery_beat.view_periodictask",
         "django_celery_beat.change_periodictask",
+        "ownership.view_poolpolicy",
+        "ownership.add_poolpolicy",
+        "ownership.change_poolpolicy",
+        "ownership.delete_poolpolicy",
+        "ownership.view_ownershipevent",
+        "allocation.view_registration",
     ),
 }
 
@@ -72,8 +78,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def role_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Refuse (403) a signed-in user whose role is not one of `roles`; admins pass everywhere."""
+def role_required(*roles: str, admins: bool = True) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Refuse (403) a signed-in user whose role is not one of `roles`. Administrators pass
+    too unless `admins=False` (pages that act as the rep themself: register, claim)."""
 
     def decorator(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
@@ -83,10 +90,22 @@ def role_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
             user: User = request.user  # type: ignore[assignment]
             if not user.is_authenticated:
                 raise PermissionDenied
-            if user.role not in roles and not user.is_crm_admin:
+            if user.role not in roles and not (admins and user.is_crm_admin):
                 raise PermissionDenied
             return view(*args, **kwargs)
 
         return wrapped
 
     return decorator
+
+
+def sync_role_groups_migration(apps: Any, schema_editor: Any) -> None:
+    """RunPython body for migrations that add permissions to ROLE_PERMISSIONS."""
+    from django.contrib.auth.management import create_permissions
+
+    # Permissions are normally created after all migrations; make sure they exist now.
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    sync_role_groups(apps)

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import Group
-from pypinyin import lazy_pinyin
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from pypinyin import lazy_pinyin
 
 from crm.duplicates import DuplicateMatch, find_duplicates
 from crm.errors import DomainError
@@ -270,7 +270,6 @@ def customer_create(
     lifecycle: str = Lifecycle.POTENTIAL,
     source: str = Source.OTHER,
     external_ref: str = "",
-    owner: User | None = None,
     confirmed_distinct: Iterable[int] = (),
     allow_possible_duplicates: bool = False,
 ) -> Customer:
@@ -281,7 +280,7 @@ def customer_create(
     `allow_possible_duplicates` (import: created and flagged for review). Confirmations are
     stored as PossibleDuplicate rows, the evidence a later dispute reads.
 
-    `owner` is for bulk import only; registrations go through ownership.services.
+    The customer starts in the pool: only ownership.services gives it an owner.
     """
     errors: dict[str, str] = {}
     values: dict[str, str] = {}
@@ -315,8 +314,6 @@ def customer_create(
         lifecycle=lifecycle,
         source=source,
         external_ref=external_ref.strip()[:64],
-        owner=owner,
-        owned_since=timezone.now() if owner else None,
         created_by=actor,
     )
     phones = [values["phone"]] if values["phone"] else []

@@ -16,6 +16,8 @@ urlpatterns = [
     path("team/", views.team, name="team"),
     path("customers/", include("crm.customer_urls")),
     path("imports/", include("crm.import_urls")),
+    path("ownership/", include("ownership.urls")),
+    path("", include("allocation.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("i18n/language/", views.set_language, name="set_language"),
     path(

@@ -10,7 +10,7 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -34,6 +34,15 @@ def home(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"role": role}
     if role == Role.MANAGER:
         context["members"] = selectors.team_members_for(user)[:20]
+    if role == Role.REP:
+        # A page that combines: the rep's customers with their ownership clocks.
+        from ownership.selectors import owned_by_urgency, policy_for_owner
+
+        rows = owned_by_urgency(user, timezone.now())
+        context["page"] = Paginator(rows, 25).get_page(request.GET.get("page"))
+        context["warnings"] = sum(1 for row in rows if row.warning)
+        context["policy"] = policy_for_owner(user)
+        context["owned"] = len(rows)
     return render(request, HOME_TEMPLATES[role], context)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import QuerySet
@@ -77,3 +78,43 @@ def registration_event(customer: Customer) -> OwnershipEvent | None:
         .order_by("sequence")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class OwnedCustomer:
+    customer: Customer
+    clock: Clock
+    days_left: int | None
+    warning: bool
+
+
+def owned_by_urgency(user: User, now: datetime) -> list[OwnedCustomer]:
+    """A rep's customers, soonest return to the pool first (won/exempt ones last).
+
+    Two queries whatever the count: the customers, and the rep's effective policy. A rep's
+    holding cap bounds the list, so sorting in Python by the one clock function is cheap.
+    """
+    policy = policy_for_owner(user)
+    customers = Customer.objects.filter(owner=user, merged_into__isnull=True).select_related(
+        "industry"
+    )
+    rows = []
+    for customer in customers:
+        clock = compute_clock(
+            owner_id=customer.owner_id,
+            stage=customer.stage,
+            clock_started_at=customer.clock_started_at,
+            last_follow_up_at=customer.last_follow_up_at,
+            policy=policy,
+        )
+        rows.append(
+            OwnedCustomer(
+                customer=customer,
+                clock=clock,
+                days_left=clock.days_left(now),
+                warning=clock.in_warning_window(now) or clock.is_due(now),
+            )
+        )
+    far_future = datetime.max.replace(tzinfo=now.tzinfo)
+    rows.sort(key=lambda row: (row.clock.returns_at or far_future, row.customer.pk))
+    return rows

@@ -300,9 +300,18 @@ def _in_pool(customer: Customer, now: datetime) -> None:
 
 
 def ownership_register(
-    *, actor: User, customer: Customer, evidence: str = "", cause: models.Model | None = None
+    *,
+    actor: User,
+    customer: Customer,
+    evidence: str = "",
+    cause: models.Model | None = None,
+    at: datetime | None = None,
 ) -> OwnershipEvent:
-    """First entry (报备): the registering rep becomes the owner of a new customer."""
+    """First entry (报备): the registering rep becomes the owner of a new customer.
+
+    `at` records an earlier registration time when history is brought in from another
+    system (and for demo data); the ledger keeps it as the precedence time.
+    """
     with transaction.atomic():
         rep = _lock_rep(actor)
         check_eligible_owner(rep)
@@ -316,6 +325,7 @@ def ownership_register(
             actor=actor,
             cause=cause,
             checks=[_in_pool, lambda c, now: check_holding_cap(rep, policy)],
+            now=at,
         )
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import importlib
+import importlib.util
 from typing import Any
 
+from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.utils import timezone
 
 from crm import services
-from crm.demo import DEMO_CUSTOMERS, DEMO_PASSWORD, DEMO_PEOPLE, DEMO_TEAMS
-from crm.models import Customer, FollowUpKind, Industry, Role, Source, Team, User
+from crm.demo import DEMO_PASSWORD, DEMO_PEOPLE, DEMO_TEAMS
+from crm.models import Role, Team, User
 
 
 class Command(BaseCommand):
@@ -46,51 +47,12 @@ class Command(BaseCommand):
             if team.manager_id is None:
                 team.manager = User.objects.get(username=manager_username)
                 team.save(update_fields=["manager"])
-        customers = self.seed_customers()
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo organisation ready ({created} people, {customers} customers created)."
-            )
-        )
-
-    def seed_customers(self) -> int:
-        """Demo customers with contacts and follow-ups; owners are set as a bulk import would."""
-        created = 0
-        now = timezone.now()
-        for index, demo in enumerate(DEMO_CUSTOMERS):
-            ref = f"DEMO-{index + 1:03d}"
-            if Customer.objects.filter(external_ref=ref).exists():
+        # Each app that has demo data seeds it (crm knows no other app by name).
+        reports = [f"{created} people"]
+        for config in apps.get_app_configs():
+            if config.name == "crm" or importlib.util.find_spec(f"{config.name}.demo") is None:
                 continue
-            owner = User.objects.get(username=demo.owner) if demo.owner else None
-            customer = services.customer_create(
-                actor=owner,
-                display_name=demo.name,
-                address=demo.address,
-                phone=demo.phone,
-                industry=Industry.objects.filter(name=demo.industry).first(),
-                value_tier=demo.tier,
-                source=Source.IMPORT,
-                external_ref=ref,
-                owner=owner,
-            )
-            actor = owner or User.objects.get(username="admin")
-            services.contact_add(
-                actor=actor,
-                customer=customer,
-                name=demo.contact,
-                title="采购经理",
-                mobile=f"139{index + 1:08d}",
-            )
-            stages = [stage for stage in (25, 50, 75, 100) if stage <= demo.stage] or [0]
-            for step, stage in enumerate(stages):
-                services.follow_up_log(
-                    actor=actor,
-                    customer=customer,
-                    kind=FollowUpKind.CALL if step % 2 == 0 else FollowUpKind.VISIT,
-                    happened_at=now - timedelta(days=3 * (len(stages) - step) + index % 5),
-                    summary=f"与{demo.contact}沟通需求，进展到 {stage}%。",
-                    next_step="发送方案并约下次拜访",
-                    stage_after=stage,
-                )
-            created += 1
-        return created
+            module = importlib.import_module(f"{config.name}.demo")
+            if hasattr(module, "seed"):
+                reports.append(f"{config.label}: {module.seed()}")
+        self.stdout.write(self.style.SUCCESS("Demo organisation ready: " + "; ".join(reports)))

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from ownership import views
+
+urlpatterns = [
+    path("customers/<int:pk>/", views.customer_ownership, name="customer_ownership"),
+]

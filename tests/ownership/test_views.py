@@ -1,0 +1,63 @@
+"""The ownership explanation page: timeline, time travel, clock; scoped like the customer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from allocation.services import RegistrationForm, registration_submit
+from crm.models import User
+from ownership.services import ownership_release
+from tests.conftest import login
+
+
+def test_owner_sees_timeline_and_clock(client: Client, rep: User) -> None:
+    result = registration_submit(
+        actor=rep, form=RegistrationForm(display_name="南京智联物流有限公司", evidence="电话陌拜")
+    )
+    assert result.customer is not None
+    login(client, rep)
+    body = client.get(reverse("customer_ownership", args=[result.customer.pk])).content.decode()
+    assert "报备" in body and "电话陌拜" in body
+    assert "退回公海" in body
+    assert "全局默认" in body
+
+
+def test_time_travel_answers_who_owned_it_on_a_date(client: Client, rep: User) -> None:
+    result = registration_submit(
+        actor=rep, form=RegistrationForm(display_name="南京智联物流有限公司")
+    )
+    assert result.customer is not None
+    login(client, rep)
+    url = reverse("customer_ownership", args=[result.customer.pk])
+    today = timezone.localdate().isoformat()
+    assert str(rep) in client.get(url, {"on": today}).content.decode()
+    yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
+    assert "还没有人报备" in client.get(url, {"on": yesterday}).content.decode()
+    assert "YYYY-MM-DD" in client.get(url, {"on": "next tuesday"}).content.decode()
+
+
+def test_previous_owner_is_refused_on_the_very_next_request(
+    client: Client, rep: User, manager: User
+) -> None:
+    result = registration_submit(
+        actor=rep, form=RegistrationForm(display_name="南京智联物流有限公司")
+    )
+    assert result.customer is not None
+    login(client, rep)
+    url = reverse("customer_ownership", args=[result.customer.pk])
+    assert client.get(url).status_code == 200
+    ownership_release(actor=rep, customer=result.customer, reason="无需求")
+    assert client.get(url).status_code == 404
+
+
+def test_other_rep_gets_404(client: Client, rep: User, second_rep: User) -> None:
+    result = registration_submit(
+        actor=rep, form=RegistrationForm(display_name="南京智联物流有限公司")
+    )
+    assert result.customer is not None
+    login(client, second_rep)
+    assert client.get(reverse("customer_ownership", args=[result.customer.pk])).status_code == 404
