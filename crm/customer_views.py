@@ -119,6 +119,11 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pair.candidate if pair.customer_id == customer.pk else pair.customer for pair in pairs
     ]
     visible = selectors.visible_customer_ids(user, (other.pk for other in others))
+    # A page that combines: the ownership clock is read through the ownership selectors.
+    from ownership.selectors import clock_for
+
+    clock = clock_for(customer)
+    now = timezone.now()
     duplicates = [
         {"pair": pair, "other": other, "visible": other.pk in visible}
         for pair, other in zip(pairs, others, strict=True)
@@ -132,6 +137,9 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "follow_ups": selectors.customer_timeline(customer),
             "duplicates": duplicates,
             "can_change": selectors.can_change_customer(user, customer),
+            "clock": clock,
+            "clock_warning": clock.in_warning_window(now) or clock.is_due(now),
+            "is_owner": customer.owner_id == user.pk,
         },
     )
 

@@ -22,6 +22,14 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
         with connection.cursor() as cursor:
             name = connection.ops.quote_name(connection.settings_dict["NAME"])
             cursor.execute(f"ALTER DATABASE {name} SET guishu.test_database = 'on'")
+            # Transactional tests empty every table (TRUNCATE) and Django then recreates
+            # only content types and permissions; with --reuse-db the next session would
+            # start without the rows data migrations seeded. Put them back.
+            from crm.roles import sync_role_groups
+            from ownership.selectors import global_policy
+
+            sync_role_groups()
+            global_policy()
         # The setting applies to new sessions only.
         connection.close()
 

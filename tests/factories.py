@@ -97,8 +97,22 @@ class CustomerFactory(factory.django.DjangoModelFactory[Customer]):
     def _create(cls, model_class: type[Customer], *args: Any, **kwargs: Any) -> Customer:
         service_kwargs = {k: kwargs.pop(k) for k in _CUSTOMER_SERVICE_FIELDS if k in kwargs}
         service_kwargs.setdefault("allow_possible_duplicates", True)
-        actor = kwargs.pop("actor", None) or service_kwargs.get("owner")
+        owner = service_kwargs.pop("owner", None) or kwargs.pop("owner", None)
+        actor = kwargs.pop("actor", None) or owner
         customer = services.customer_create(actor=actor, **service_kwargs)
+        if owner is not None:
+            # Through the ownership writer's core (no cap check: tests build big books).
+            from ownership.models import EventKind
+            from ownership.services import _change_owner
+
+            _change_owner(
+                customer_id=customer.pk,
+                to_owner=owner,
+                kind=EventKind.REGISTERED,
+                reason="test",
+                actor=owner,
+            )
+            customer.refresh_from_db()
         if kwargs:
             model_class.objects.filter(pk=customer.pk).update(**kwargs)
             customer.refresh_from_db()
