@@ -10,7 +10,16 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.shortcuts import get_object_or_404
 
-from crm.models import Contact, Customer, EmploymentState, FollowUp, Role, Team, User
+from crm.models import (
+    Contact,
+    Customer,
+    CustomerUserObjectPermission,
+    EmploymentState,
+    FollowUp,
+    Role,
+    Team,
+    User,
+)
 from crm.models import PossibleDuplicate as PossibleDuplicateRecord
 
 if TYPE_CHECKING:
@@ -68,22 +77,39 @@ CUSTOMER_SORTS: dict[str, str] = {
 CUSTOMER_DEFAULT_SORT = "-created"
 
 
+# Object permissions (django-guardian, direct foreign-key table) that let a user read a
+# customer outside their role scope: an owner's share, a committee case, a handover preview.
+READ_GRANTS = ("view_shared_customer", "view_case_customer", "preview_handover_customer")
+
+
+def granted_customer_ids(user: User) -> QuerySet[CustomerUserObjectPermission]:
+    """A subquery (never a Python list) of customer ids the user holds a read grant on."""
+    return CustomerUserObjectPermission.objects.filter(
+        user=user, permission__codename__in=READ_GRANTS
+    ).values("content_object_id")
+
+
 def customers_visible_to(user: User) -> QuerySet[Customer]:
     """The one scope of customer reads: which customers a user may see at all.
 
-    Reps: their own. Managers: those owned by members of the teams they manage (the whole
-    subtree, one SQL subquery) and the pool. Admins: all. Committee members: none yet (their
-    access comes with disputes). Merged records stay visible here (their page explains the
-    merge); lists leave them out.
+    Role scope — reps: their own; managers: those owned by members of the teams they manage
+    (the whole subtree) and the pool; admins: all; committee members: none — plus the
+    customers the user holds a read grant on. One SQL query either way. Merged records stay
+    visible here (their page explains the merge); lists leave them out.
     """
     base = Customer.objects.all()
+    if not user.is_active:
+        return base.none()
     if user.is_crm_admin:
         return base
+    granted = Q(pk__in=granted_customer_ids(user))
     if user.is_manager:
-        return base.filter(Q(owner__team__in=teams_managed_by(user)) | Q(owner__isnull=True))
+        return base.filter(
+            Q(owner__team__in=teams_managed_by(user)) | Q(owner__isnull=True) | granted
+        )
     if user.is_rep:
-        return base.filter(owner=user)
-    return base.none()
+        return base.filter(Q(owner=user) | granted)
+    return base.filter(granted)
 
 
 def customers_changeable_by(user: User) -> QuerySet[Customer]:

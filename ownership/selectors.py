@@ -118,3 +118,24 @@ def owned_by_urgency(user: User, now: datetime) -> list[OwnedCustomer]:
     far_future = datetime.max.replace(tzinfo=now.tzinfo)
     rows.sort(key=lambda row: (row.clock.returns_at or far_future, row.customer.pk))
     return rows
+
+
+def shared_with(customer: Customer) -> QuerySet[User]:
+    from crm.models import CustomerUserObjectPermission
+
+    return User.objects.filter(
+        pk__in=CustomerUserObjectPermission.objects.filter(
+            content_object=customer, permission__codename="view_shared_customer"
+        ).values("user_id")
+    ).order_by("display_name", "username")
+
+
+def share_candidates(owner: User) -> QuerySet[User]:
+    """Colleagues an owner may share with: active people of the owner's team."""
+    if owner.team_id is None:
+        return User.objects.none()
+    return (
+        User.objects.filter(team_id=owner.team_id, is_active=True)
+        .exclude(pk=owner.pk)
+        .order_by("display_name", "username")
+    )

@@ -528,3 +528,31 @@ def ownership_recycle(
         cause_label=cause_label,
         now=now,
     )
+
+
+# --- grants: the exceptions to ownership -------------------------------------------------
+
+
+def customer_share(*, actor: User, customer: Customer, colleague: User) -> None:
+    """The owner lets a colleague read the customer. The grant ends with the ownership."""
+    from guardian.shortcuts import assign_perm
+
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        if locked.owner_id != actor.pk:
+            raise NotTheOwner(_("Only the owner can share this customer."))
+        if colleague.pk == actor.pk:
+            raise OwnershipError(_("You already own this customer."))
+        if not colleague.is_active:
+            raise OwnerNotEligible(_("%(name)s is not an active user.") % {"name": colleague})
+        assign_perm("crm.view_shared_customer", colleague, locked)
+
+
+def customer_unshare(*, actor: User, customer: Customer, colleague: User) -> None:
+    from guardian.shortcuts import remove_perm
+
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        if locked.owner_id != actor.pk:
+            raise NotTheOwner(_("Only the owner can share this customer."))
+        remove_perm("crm.view_shared_customer", colleague, locked)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
 
+from crm.errors import DomainError
 from crm.models import User
 from crm.selectors import customer_for
-from ownership import selectors
+from ownership import selectors, services
 
 
 def customer_ownership(request: HttpRequest, pk: int) -> HttpResponse:
@@ -40,3 +44,42 @@ def customer_ownership(request: HttpRequest, pk: int) -> HttpResponse:
             owner, event = selectors.owner_at(customer, moment)
             context.update({"on_date": day, "owner_on_date": owner, "event_on_date": event})
     return render(request, "ownership/customer_ownership.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def customer_sharing(request: HttpRequest, pk: int) -> HttpResponse:
+    """The owner shares read access with colleagues of the team (and takes it back)."""
+    user: User = request.user  # type: ignore[assignment]
+    customer = customer_for(user, pk)
+    if customer.owner_id != user.pk:
+        raise PermissionDenied
+    candidates = selectors.share_candidates(user)
+    if request.method == "POST":
+        colleague = candidates.filter(pk=request.POST.get("colleague") or 0).first()
+        action = request.POST.get("action")
+        if colleague is None or action not in {"share", "unshare"}:
+            messages.error(request, _("Choose a colleague from your team."))
+        else:
+            try:
+                if action == "share":
+                    services.customer_share(actor=user, customer=customer, colleague=colleague)
+                    messages.success(
+                        request, _("%(name)s can now read this customer.") % {"name": colleague}
+                    )
+                else:
+                    services.customer_unshare(actor=user, customer=customer, colleague=colleague)
+                    messages.success(
+                        request, _("%(name)s can no longer read it.") % {"name": colleague}
+                    )
+            except DomainError as error:
+                messages.error(request, error.message)
+        return redirect("customer_sharing", pk=customer.pk)
+    return render(
+        request,
+        "ownership/customer_sharing.html",
+        {
+            "customer": customer,
+            "shared": selectors.shared_with(customer),
+            "candidates": candidates,
+        },
+    )

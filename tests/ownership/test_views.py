@@ -61,3 +61,35 @@ def test_other_rep_gets_404(client: Client, rep: User, second_rep: User) -> None
     assert result.customer is not None
     login(client, second_rep)
     assert client.get(reverse("customer_ownership", args=[result.customer.pk])).status_code == 404
+
+
+def test_owner_shares_read_access_and_the_share_ends_with_the_ownership(
+    client: Client, rep: User, second_rep: User
+) -> None:
+    result = registration_submit(actor=rep, form=RegistrationForm(display_name="南京智联物流有限公司"))
+    customer = result.customer
+    assert customer is not None
+    detail = reverse("customer_detail", args=[customer.pk])
+    login(client, second_rep)
+    assert client.get(detail).status_code == 404
+    owner_client = Client()
+    login(owner_client, rep)
+    response = owner_client.post(
+        reverse("customer_sharing", args=[customer.pk]),
+        {"colleague": second_rep.pk, "action": "share"},
+    )
+    assert response.status_code == 302
+    assert client.get(detail).status_code == 200
+    # Reading is all a share gives.
+    assert client.get(reverse("customer_edit", args=[customer.pk])).status_code == 403
+    ownership_release(actor=rep, customer=customer, reason="无需求")
+    assert client.get(detail).status_code == 404
+
+
+def test_only_the_owner_manages_sharing(client: Client, rep: User, second_rep: User) -> None:
+    result = registration_submit(actor=rep, form=RegistrationForm(display_name="南京智联物流有限公司"))
+    assert result.customer is not None
+    login(client, second_rep)
+    url = reverse("customer_sharing", args=[result.customer.pk])
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"colleague": second_rep.pk, "action": "share"}).status_code == 404
