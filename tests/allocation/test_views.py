@@ -232,3 +232,22 @@ def test_rep_home_query_count_is_constant(
         if index in (0, 7):
             with django_assert_max_num_queries(12):  # type: ignore[operator]
                 assert client.get(reverse("home")).status_code == 200
+
+
+def test_pool_page_query_count_does_not_grow_with_rows(
+    client: Client, rep: User, django_assert_max_num_queries: object
+) -> None:
+    from tests.factories import CustomerFactory
+
+    login(client, rep)
+    created = 0
+    counts = []
+    for target in (1, 10, 100):
+        while created < target:
+            CustomerFactory()
+            created += 1
+        with django_assert_max_num_queries(10) as captured:  # type: ignore[operator]
+            response = client.get(reverse("pool"))
+        assert response.status_code == 200
+        counts.append(len(captured.captured_queries))
+    assert counts[0] == counts[1] == counts[2], counts
