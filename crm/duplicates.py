@@ -11,13 +11,13 @@ from django.db import connection
 from django.db.models import Prefetch
 
 from crm.identity.matcher import IdentityKeys, Match, keys_for, rank
-from crm.identity.normalize import is_too_short_for_fuzzy
+from crm.identity.normalize import is_too_short_for_fuzzy, to_pinyin
 from crm.models import Customer, CustomerPhone
 
 # At most this many customers are ranked per check, whatever the query.
-MAX_CANDIDATES = 30
-# Trigram candidates per index; the matcher then decides what is a match.
-FUZZY_CANDIDATES = 12
+MAX_CANDIDATES = 40
+# Trigram candidates per index and query text; the matcher then decides what is a match.
+FUZZY_CANDIDATES = 15
 # Below pg_trgm's default 0.3: short Chinese names with one changed character fall under it.
 TRIGRAM_THRESHOLD = 0.2
 
@@ -80,8 +80,13 @@ def candidate_ids(keys: IdentityKeys, *, exclude: Sequence[int] = ()) -> list[in
         ids += active.filter(name_key__in=name_keys).values_list("id", flat=True)[:10]
     if name.search_key and not is_too_short_for_fuzzy(name.search_key):
         ids += _fuzzy_ids("search_key", name.search_key, excluded)
-    if name.trade_pinyin and len(name.trade_pinyin) >= 4:
-        ids += _fuzzy_ids("pinyin_key", name.pinyin_key or name.trade_pinyin, excluded)
+        if name.pinyin_key:
+            ids += _fuzzy_ids("pinyin_key", name.pinyin_key, excluded)
+    for key, _region in name.alternatives:
+        # Another reading of the name (a leading place name that may be part of the trade
+        # name): look it up by sound too, as pinyin names are stored that way.
+        if not is_too_short_for_fuzzy(key):
+            ids += _fuzzy_ids("pinyin_key", to_pinyin(key), excluded)
     return list(dict.fromkeys(ids))[:MAX_CANDIDATES]
 
 

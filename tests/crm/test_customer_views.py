@@ -412,7 +412,7 @@ def test_edit_shows_service_errors_on_fields(client: Client, rep: User, own: Cus
     )
     assert response.status_code == 200
     form = response.context["form"]
-    assert form.errors["credit_code"] == ["统一社会信用代码校验位错误"]
+    assert "校验位（最后一位）错误" in form.errors["credit_code"][0]
     assert "201" in form.errors["display_name"][0]
     own.refresh_from_db()
     assert own.display_name == "杭州云杉数据有限公司"
@@ -640,5 +640,5 @@ def test_check_is_rate_limited_per_user(
 def test_check_explains_a_complete_but_invalid_credit_code(check_client: Client) -> None:
     good = credit_code_for(51)
     bad = good[:17] + ("0" if good[17] != "0" else "1")
-    assert "校验位错误" in _check(check_client, credit_code=bad).content.decode()
+    assert "校验位（最后一位）错误" in _check(check_client, credit_code=bad).content.decode()
     assert "校验位" not in _check(check_client, credit_code=good[:10]).content.decode()
