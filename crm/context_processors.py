@@ -32,4 +32,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
-    return {"nav_items": _nav_for(user)}
+    from crm.notifications import unread_count
+
+    return {"nav_items": _nav_for(user), "unread_notifications": unread_count(user)}

@@ -6,8 +6,8 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
-from guardian.models import UserObjectPermissionBase
 from django.utils.translation import gettext_lazy as _
+from guardian.models import UserObjectPermissionBase
 
 
 class Role(models.TextChoices):
@@ -512,3 +512,48 @@ class ImportJob(models.Model):
         if not self.total_rows:
             return 100 if self.finished else 0
         return min(100, self.processed_rows * 100 // self.total_rows)
+
+
+# --- Notifications (shared by every app) -------------------------------------------------
+
+
+class Notification(models.Model):
+    """An in-app message to one user (the bell); e-mailed too unless the sender says not."""
+
+    recipient = models.ForeignKey(
+        User, verbose_name=_("recipient"), on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(_("kind"), max_length=64)
+    # Makes a notification idempotent: one per (recipient, kind, key), e.g. one clock warning
+    # per customer per warning window however often the review runs.
+    dedup_key = models.CharField(_("deduplication key"), max_length=200, blank=True)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("text"), blank=True)
+    url = models.CharField(_("link"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    emailed_at = models.DateTimeField(_("e-mailed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "kind", "dedup_key"],
+                condition=~Q(dedup_key=""),
+                name="notification_once_per_key",
+            )
+        ]
+        indexes = [
+            # The bell: unread count of one user.
+            models.Index(
+                fields=["recipient"],
+                condition=Q(read_at__isnull=True),
+                name="notification_unread",
+            ),
+            models.Index(fields=["recipient", "-created_at"], name="notification_inbox"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

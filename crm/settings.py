@@ -213,6 +213,8 @@ if PRODUCTION:
 
 # --- Guishu ------------------------------------------------------------------------------
 SITE_NAME = _("Guishu")
+# Absolute links in e-mails.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Login cool-off tiers after repeated lockouts of one (username, address): finite, escalating.
 LOGIN_COOL_OFF_TIERS = [timedelta(minutes=15), timedelta(hours=1), timedelta(hours=24)]
 

@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 
-from crm import views
+from crm import notification_views, views
 
 handler403 = "crm.views.error_403"
 handler404 = "crm.views.error_404"
@@ -14,6 +14,8 @@ handler500 = "crm.views.error_500"
 urlpatterns = [
     path("", views.home, name="home"),
     path("team/", views.team, name="team"),
+    path("notifications/", notification_views.notification_list, name="notification_list"),
+    path("notifications/read/", notification_views.notification_read, name="notification_read"),
     path("customers/", include("crm.customer_urls")),
     path("imports/", include("crm.import_urls")),
     path("ownership/", include("ownership.urls")),

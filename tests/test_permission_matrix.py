@@ -20,6 +20,8 @@ from tests.factories import TeamFactory, UserFactory
 # no argument; "public" needs no login; "skip" is explained.
 MATRIX: dict[str, str] = {
     "home": "plain",
+    "notification_list": "plain",
+    "notification_read": "plain",
     "team": "plain",
     "healthz": "public",
     "set_language": "public",
