@@ -58,7 +58,8 @@ def notify(
         if email and recipient.email:
             from crm.tasks import send_notification_email
 
-            send_notification_email.delay_on_commit(notification.pk)
+            # celery-types does not know delay_on_commit (Celery ≥ 5.4) yet.
+            send_notification_email.delay_on_commit(notification.pk)  # type: ignore[attr-defined]
     return created
 
 

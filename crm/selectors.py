@@ -82,7 +82,7 @@ CUSTOMER_DEFAULT_SORT = "-created"
 READ_GRANTS = ("view_shared_customer", "view_case_customer", "preview_handover_customer")
 
 
-def granted_customer_ids(user: User) -> QuerySet[CustomerUserObjectPermission]:
+def granted_customer_ids(user: User) -> QuerySet[CustomerUserObjectPermission, Any]:
     """A subquery (never a Python list) of customer ids the user holds a read grant on."""
     return CustomerUserObjectPermission.objects.filter(
         user=user, permission__codename__in=READ_GRANTS

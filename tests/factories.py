@@ -12,14 +12,14 @@ from crm.models import Customer, Role, Team, User
 TEST_PASSWORD = "test-password-Guishu-1"
 
 
-class TeamFactory(factory.django.DjangoModelFactory):
+class TeamFactory(factory.django.DjangoModelFactory[Team]):
     class Meta:
         model = Team
 
     name = factory.Sequence(lambda n: f"测试团队{n}")
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True

@@ -26,7 +26,8 @@ def test_broken_redis_answers_503_naming_redis(client: Client) -> None:
     # override_settings resets the cache handler both ways through the setting_changed signal.
     with override_settings(CACHES=broken):
         response = client.get("/healthz")
-    assert caches["default"].set("after", 1) is None
+    caches["default"].set("after", 1)
+    assert caches["default"].get("after") == 1
     assert response.status_code == 503
     payload = response.json()
     assert payload["status"] == "error"
