@@ -46,18 +46,46 @@ def customer_keys(customer: Customer) -> IdentityKeys:
     return keys_for(customer.display_name, credit_code=customer.credit_code, phones=numbers)
 
 
+def _threshold(text: str) -> float | None:
+    """Trigram similarity needed for a candidate, by query length; None: exact only.
+
+    Short strings have few trigrams, so a low threshold matches a large share of the table
+    (a two-character trade name shares a trigram with thousands of others) and the query
+    must then rank all of them. Short keys therefore ask for more, the shortest for
+    equality (which the trigram GIN index also serves).
+    """
+    latin = text.isascii()
+    length = len(text) / 3 if latin else len(text)  # ~3 pinyin letters per character
+    if length <= 2:
+        return None
+    if length <= 3:
+        return 0.35
+    return TRIGRAM_THRESHOLD
+
+
 def _fuzzy_ids(column: str, text: str, exclude: set[int]) -> list[int]:
     # The column is one of two fixed names, never user input.
     assert column in {"search_key", "pinyin_key"}
-    sql = f"""
-        SELECT id FROM crm_customer
-        WHERE {column} %% %s AND merged_into_id IS NULL
-        ORDER BY similarity({column}, %s) DESC
-        LIMIT %s
-    """
+    limit = FUZZY_CANDIDATES + len(exclude)
+    threshold = _threshold(text)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_limit(%s)", [TRIGRAM_THRESHOLD])
-        cursor.execute(sql, [text, text, FUZZY_CANDIDATES + len(exclude)])
+        if threshold is None:
+            cursor.execute(
+                f"SELECT id FROM crm_customer WHERE {column} = %s AND merged_into_id IS NULL "
+                "LIMIT %s",
+                [text, limit],
+            )
+        else:
+            cursor.execute("SELECT set_limit(%s)", [threshold])
+            cursor.execute(
+                f"""
+                SELECT id FROM crm_customer
+                WHERE {column} %% %s AND merged_into_id IS NULL
+                ORDER BY similarity({column}, %s) DESC
+                LIMIT %s
+                """,
+                [text, text, limit],
+            )
         return [row[0] for row in cursor.fetchall() if row[0] not in exclude]
 
 
@@ -80,13 +108,14 @@ def candidate_ids(keys: IdentityKeys, *, exclude: Sequence[int] = ()) -> list[in
         ids += active.filter(name_key__in=name_keys).values_list("id", flat=True)[:10]
     if name.search_key and not is_too_short_for_fuzzy(name.search_key):
         ids += _fuzzy_ids("search_key", name.search_key, excluded)
-        if name.pinyin_key:
-            ids += _fuzzy_ids("pinyin_key", name.pinyin_key, excluded)
+        if name.trade_pinyin:
+            ids += _fuzzy_ids("pinyin_key", name.trade_pinyin, excluded)
     for key, _region in name.alternatives:
         # Another reading of the name (a leading place name that may be part of the trade
-        # name): look it up by sound too, as pinyin names are stored that way.
-        if not is_too_short_for_fuzzy(key):
-            ids += _fuzzy_ids("pinyin_key", to_pinyin(key), excluded)
+        # name): look its trade part up by sound too, as pinyin names are stored that way.
+        trade = key.removesuffix(name.industry) if name.industry else key
+        if not is_too_short_for_fuzzy(key) and trade:
+            ids += _fuzzy_ids("pinyin_key", to_pinyin(trade), excluded)
     return list(dict.fromkeys(ids))[:MAX_CANDIDATES]
 
 

@@ -202,7 +202,8 @@ def _apply_identity(customer: Customer, phones: list[str]) -> IdentityKeys:
     customer.name_region = parsed.region_code
     customer.branch = parsed.branch[:100]
     customer.search_key = parsed.search_key[:200]
-    customer.pinyin_key = parsed.pinyin_key[:400]
+    # The trade name's sound only: industry words would make every name share trigrams.
+    customer.pinyin_key = parsed.trade_pinyin[:400]
     customer.email_domain = keys.email_domain
     if customer.address and not customer.division_code:
         division = parse_address(customer.address)
