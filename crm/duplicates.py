@@ -59,7 +59,7 @@ def _threshold(text: str) -> float | None:
     if length <= 2:
         return None
     if length <= 3:
-        return 0.35
+        return 0.3
     return TRIGRAM_THRESHOLD
 
 
@@ -89,6 +89,26 @@ def _fuzzy_ids(column: str, text: str, exclude: set[int]) -> list[int]:
         return [row[0] for row in cursor.fetchall() if row[0] not in exclude]
 
 
+def _short_typo_ids(trade: str, industry: str, exclude: set[int]) -> list[int]:
+    """Two-character trade names with one character changed and the same industry word.
+
+    Trigrams cannot rank these (they share one trigram with thousands of names), so ask
+    for the exact shapes: X? or ?Y, then the industry. The trigram index serves the LIKE.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT id FROM crm_customer
+            WHERE (search_key LIKE %s OR search_key LIKE %s)
+              AND char_length(search_key) = 2 AND name_key = search_key || %s
+              AND merged_into_id IS NULL
+            LIMIT %s
+            """,
+            [trade[0] + "_", "_" + trade[1], industry, FUZZY_CANDIDATES + len(exclude)],
+        )
+        return [row[0] for row in cursor.fetchall() if row[0] not in exclude]
+
+
 def candidate_ids(keys: IdentityKeys, *, exclude: Sequence[int] = ()) -> list[int]:
     """Ids of the customers worth comparing with `keys`, bounded by MAX_CANDIDATES."""
     excluded = set(exclude)
@@ -108,6 +128,8 @@ def candidate_ids(keys: IdentityKeys, *, exclude: Sequence[int] = ()) -> list[in
         ids += active.filter(name_key__in=name_keys).values_list("id", flat=True)[:10]
     if name.search_key and not is_too_short_for_fuzzy(name.search_key):
         ids += _fuzzy_ids("search_key", name.search_key, excluded)
+        if len(name.search_key) == 2 and name.industry:
+            ids += _short_typo_ids(name.search_key, name.industry, excluded)
         if name.trade_pinyin:
             ids += _fuzzy_ids("pinyin_key", name.trade_pinyin, excluded)
     for key, _region in name.alternatives:
