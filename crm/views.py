@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib import messages
@@ -19,6 +20,8 @@ from crm import selectors, services
 from crm.errors import DomainError
 from crm.models import Language, Role, User
 from crm.roles import role_required
+
+security_log = logging.getLogger("guishu.security")
 
 HOME_TEMPLATES: dict[str, str] = {
     Role.REP: "crm/home_rep.html",
@@ -101,11 +104,26 @@ def healthz(request: HttpRequest) -> JsonResponse:
     )
 
 
+def _log_refusal(request: HttpRequest, status: int) -> None:
+    user = getattr(request, "user", None)
+    security_log.warning(
+        "refused %s %s %s user=%s at=%s",
+        status,
+        request.method,
+        request.path,
+        getattr(user, "username", "") or "anonymous",
+        timezone.now().isoformat(),
+    )
+
+
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    _log_refusal(request, 403)
     return render(request, "403.html", status=403)
 
 
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    # Selectors answer 404 for someone else's records: a refused authorisation too.
+    _log_refusal(request, 404)
     return render(request, "404.html", status=404)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from django.test import Client
 from django.urls import reverse
 
@@ -81,3 +83,39 @@ def test_cool_off_is_finite_and_escalates(rep: User) -> None:
     attempt.failures_since_start = 40
     attempt.save()
     assert login_cool_off(request) == timedelta(hours=24)
+
+
+def test_security_headers_forbid_inline_script_and_framing(client: Client, rep: User) -> None:
+    from tests.conftest import login
+
+    login(client, rep)
+    response = client.get("/")
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("style-src")[0]
+    assert "frame-ancestors 'none'" in policy
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_pages_have_no_inline_script(client: Client, rep: User) -> None:
+    import re
+
+    from tests.conftest import login
+
+    login(client, rep)
+    for url in ["/", reverse("customer_list"), reverse("register"), reverse("pool")]:
+        body = client.get(url).content.decode()
+        for tag in re.findall(r"<script[^>]*>", body):
+            assert "src=" in tag, f"{url}: inline {tag}"
+
+
+def test_refused_authorisations_are_logged(
+    client: Client, rep: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.conftest import login
+
+    login(client, rep)
+    with caplog.at_level("WARNING", logger="guishu.security"):
+        assert client.get(reverse("team")).status_code == 403
+    assert any("refused 403 GET /team/ user=rep" in r.getMessage() for r in caplog.records)
