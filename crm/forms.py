@@ -27,7 +27,7 @@ def duplicate_check_attrs(url: str) -> dict[str, str]:
     """htmx attributes that make an input ask the live duplicate check (查重) as one types."""
     return {
         "hx-get": url,
-        "hx-trigger": "keyup changed delay:400ms, change",
+        "hx-trigger": "input changed delay:400ms, change",
         "hx-target": "#duplicate-check",
         "hx-include": "[name=display_name],[name=credit_code],[name=phone]",
         "aria-describedby": "duplicate-check",
