@@ -216,6 +216,12 @@ if PRODUCTION:
 SITE_NAME = _("Guishu")
 # Absolute links in e-mails.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Workflow settings (see README, "Configuration").
+REASSIGNMENT_REQUEST_EXPIRY_DAYS = env_int("REASSIGNMENT_REQUEST_EXPIRY_DAYS", 14)
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20 * 1024 * 1024)
+DISPUTE_QUORUM = env_int("DISPUTE_QUORUM", 2)
+DISPUTE_DEADLINE_DAYS = env_int("DISPUTE_DEADLINE_DAYS", 7)
+DISPUTE_APPEAL_DAYS = env_int("DISPUTE_APPEAL_DAYS", 7)
 # Login cool-off tiers after repeated lockouts of one (username, address): finite, escalating.
 LOGIN_COOL_OFF_TIERS = [timedelta(minutes=15), timedelta(hours=1), timedelta(hours=24)]
 
