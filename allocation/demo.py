@@ -2,7 +2,10 @@
 
 Every owner comes from a ledger event, as in real use: registrations (some backdated, so
 the clocks differ), a release, a claim from the pool, a collision and a soft-match
-confirmation kept as evidence. Idempotent: what exists is left alone.
+confirmation kept as evidence; then reassignment requests in every interesting state (an
+applied offer, a rejected one, a pending one in 华东's queue, a cross-team ask waiting for
+both managers) and a balanced allocation from the pool. Idempotent: what exists is left
+alone.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from allocation.models import Registration
+from allocation import services as allocation_services
+from allocation.models import ReassignmentRequest, Registration
 from allocation.services import SOFT_MATCH, RegistrationForm, registration_submit
 from crm import services as crm_services
 from crm.demo import DEMO_CUSTOMERS
@@ -74,7 +78,8 @@ def seed() -> str:
     if created:
         _pool_history(users)
         _collision_and_soft_match(users)
-    return f"{created} demo customers"
+    requests = _requests_and_allocation(users)
+    return f"{created} demo customers, {requests} reassignment requests"
 
 
 def _pool_history(users: dict[str, User]) -> None:
@@ -108,3 +113,55 @@ def _collision_and_soft_match(users: dict[str, User]) -> None:
             confirmed_distinct=[match.customer.pk for match in result.matches],
         )
     assert Registration.objects.exists()
+
+
+def _demo_customer(ref: str) -> Customer:
+    return Customer.objects.get(external_ref=ref)
+
+
+def _requests_and_allocation(users: dict[str, User]) -> int:
+    """Transfer requests and an allocation, through the same services as the pages."""
+    if ReassignmentRequest.objects.exists():
+        return 0
+    manager = users["manager_east"]
+    # Applied: rep_wang offers 南京智联物流 to rep_zhang; the manager approves.
+    offer = allocation_services.request_offer(
+        actor=users["rep_wang"],
+        customer=_demo_customer("DEMO-004"),
+        to_rep=users["rep_zhang"],
+        reason="张伟负责江宁片区的物流客户，跟进更方便。",
+    )
+    allocation_services.request_approve(actor=manager, request=offer, comment="同意，按片区调整。")
+    # Rejected: rep_li offers 无锡绿源环保 to rep_zhang.
+    rejected = allocation_services.request_offer(
+        actor=users["rep_li"],
+        customer=_demo_customer("DEMO-007"),
+        to_rep=users["rep_zhang"],
+        reason="最近客户太多，跟进不过来。",
+    )
+    allocation_services.request_reject(
+        actor=manager, request=rejected, comment="客户刚到 25%，请先约到决策人再说。"
+    )
+    # Pending in 华东's queue: rep_zhang offers 上海明德教育 to rep_li.
+    allocation_services.request_offer(
+        actor=users["rep_zhang"],
+        customer=_demo_customer("DEMO-008"),
+        to_rep=users["rep_li"],
+        reason="李娜有教育行业的成交经验。",
+    )
+    # Pending across teams: rep_liu (华北) asks for 杭州青禾生物 (rep_wang, 华东).
+    allocation_services.request_ask(
+        actor=users["rep_liu"],
+        customer=_demo_customer("DEMO-002"),
+        reason="客户总部迁往北京，北京的采购负责人指定由我对接。",
+        evidence="2026 年 11 月 10 日在北京拜访沈佳，对方邮件确认由华北团队服务。",
+    )
+    # A balanced allocation of a few pool customers to 华东's reps.
+    team = manager.managed_teams.order_by("pk").first()
+    pool = list(
+        Customer.objects.filter(owner__isnull=True, merged_into__isnull=True).order_by("pk")[:3]
+    )
+    if team is not None and pool:
+        reps = [users["rep_wang"], users["rep_li"], users["rep_zhang"]]
+        allocation_services.allocate_bulk(actor=manager, team=team, customers=pool, reps=reps)
+    return ReassignmentRequest.objects.count()

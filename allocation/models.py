@@ -1,10 +1,14 @@
-"""Registrations (报备): the rep's first-entry claim, kept as evidence whatever the outcome."""
+"""Registrations (报备), reassignment requests (转移申请) and allocations (分配) from the pool."""
 
 from __future__ import annotations
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from crm.models import Customer
 
 
 class RegistrationOutcome(models.TextChoices):
@@ -53,3 +57,284 @@ class Registration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entered_name} ({self.get_outcome_display()})"
+
+
+# --- Reassignment requests (转移申请) ------------------------------------------------------
+
+
+class RequestKind(models.TextChoices):
+    OFFER = "offer", _("Offered to a colleague")
+    ASK = "ask", _("Asked for by a rep")
+    MOVE = "move", _("Moved by a manager")
+
+
+class RequestState(models.TextChoices):
+    PENDING = "pending", _("Pending approval")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    EXPIRED = "expired", _("Expired")
+    APPLIED = "applied", _("Applied")
+
+
+# States in which a request still holds its customer (one at a time, see the constraint).
+OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED)
+
+
+class ReassignmentRequest(models.Model):
+    """A request to change a customer's owner outside the clock's own rules.
+
+    The state changes only through `allocation.services.request_transition` (explicit
+    table, row lock, history row in the same transaction). Approvals are recorded per side:
+    the manager of the current owner's team (source) and, when the customer changes team,
+    the receiving team's manager (target).
+    """
+
+    customer = models.ForeignKey(
+        "crm.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="reassignment_requests",
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=RequestKind.choices)
+    state = models.CharField(
+        _("state"), max_length=16, choices=RequestState.choices, default=RequestState.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        on_delete=models.PROTECT,
+        related_name="reassignment_requests_sent",
+    )
+    # The owner when the request was made: approval refuses if it changed meanwhile.
+    from_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("current owner"),
+        on_delete=models.PROTECT,
+        related_name="reassignment_requests_from",
+    )
+    to_rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("new owner"),
+        on_delete=models.PROTECT,
+        related_name="reassignment_requests_to",
+    )
+    source_team = models.ForeignKey(
+        "crm.Team",
+        verbose_name=_("current owner's team"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    target_team = models.ForeignKey(
+        "crm.Team",
+        verbose_name=_("receiving team"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    needs_target_approval = models.BooleanField(
+        _("needs the receiving team's approval"), default=False
+    )
+    reason = models.TextField(_("reason"))
+    evidence = models.TextField(_("evidence"), blank=True)
+    source_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("approved for the current team by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    source_approved_at = models.DateTimeField(
+        _("approved for the current team at"), null=True, blank=True
+    )
+    target_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("approved for the receiving team by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    target_approved_at = models.DateTimeField(
+        _("approved for the receiving team at"), null=True, blank=True
+    )
+    applied_event = models.ForeignKey(
+        "ownership.OwnershipEvent",
+        verbose_name=_("ledger event"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), db_index=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("reassignment request")
+        verbose_name_plural = _("reassignment requests")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Only one open request per customer: the second gets a clear refusal, also
+            # when two are sent at the same moment.
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=Q(state__in=["pending", "approved"]),
+                name="reassignment_one_open_per_customer",
+                violation_error_message=_("There is already an open request for this customer."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(from_owner=models.F("to_rep")), name="reassignment_changes_owner"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    state__in=["pending", "approved", "rejected", "withdrawn", "expired", "applied"]
+                ),
+                name="reassignment_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="applied") | Q(applied_event__isnull=False),
+                name="reassignment_applied_has_event",
+            ),
+        ]
+        indexes = [
+            # requests_expire: state = 'pending' AND expires_at <= now.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(state="pending"),
+                name="reassignment_pending_expiry",
+            ),
+            # The approval queue: pending requests of the teams a manager manages.
+            models.Index(
+                fields=["source_team", "created_at"],
+                condition=Q(state="pending"),
+                name="reassignment_queue_source",
+            ),
+            models.Index(
+                fields=["target_team", "created_at"],
+                condition=Q(state="pending"),
+                name="reassignment_queue_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.customer} → {self.to_rep}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def is_cross_team(self) -> bool:
+        return self.needs_target_approval
+
+    def missing_sides(self) -> set[str]:
+        """Which approvals are still missing: "source" and/or "target"."""
+        missing = set()
+        if self.source_approved_at is None:
+            missing.add("source")
+        if self.needs_target_approval and self.target_approved_at is None:
+            missing.add("target")
+        return missing
+
+
+class HistoryAction(models.TextChoices):
+    SUBMITTED = "submitted", _("Submitted")
+    APPROVED_SOURCE = "approved_source", _("Approved for the current owner's team")
+    APPROVED_TARGET = "approved_target", _("Approved for the receiving team")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    EXPIRED = "expired", _("Expired")
+    APPLIED = "applied", _("Applied: owner changed")
+
+
+class RequestHistory(models.Model):
+    """One step of a request, written in the same transaction as the step. Append-only."""
+
+    request = models.ForeignKey(
+        ReassignmentRequest,
+        verbose_name=_("request"),
+        on_delete=models.PROTECT,
+        related_name="history",
+    )
+    from_state = models.CharField(
+        _("from state"), max_length=16, choices=RequestState.choices, blank=True
+    )
+    to_state = models.CharField(_("to state"), max_length=16, choices=RequestState.choices)
+    action = models.CharField(_("action"), max_length=16, choices=HistoryAction.choices)
+    # None: the system (expiry).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    comment = models.TextField(_("comment"), blank=True)
+    at = models.DateTimeField(_("time"))
+
+    class Meta:
+        verbose_name = _("request history")
+        verbose_name_plural = _("request history")
+        ordering = ["request_id", "at", "id"]
+        triggers = [
+            pgtrigger.Protect(
+                name="request_history_append_only",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}: {self.from_state or '—'} → {self.to_state}"
+
+
+# --- Allocation from the pool (分配) -------------------------------------------------------
+
+
+class AllocationMethod(models.TextChoices):
+    MANUAL = "manual", _("One by one")
+    BULK = "bulk", _("Bulk, balanced by value tier")
+    AUTO = "auto", _("Automatic distribution")
+
+
+class AllocationBatch(models.Model):
+    """One allocation action of a manager (or an administrator's distribution): the cause
+    every `allocated` ledger event of that action points to."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        on_delete=models.PROTECT,
+        related_name="allocation_batches",
+    )
+    team = models.ForeignKey(
+        "crm.Team", verbose_name=_("team"), on_delete=models.PROTECT, related_name="+"
+    )
+    method = models.CharField(_("method"), max_length=8, choices=AllocationMethod.choices)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    requested = models.PositiveIntegerField(_("customers chosen"), default=0)
+    allocated = models.PositiveIntegerField(_("customers allocated"), default=0)
+    left_in_pool = models.PositiveIntegerField(_("left in the pool"), default=0)
+
+    class Meta:
+        verbose_name = _("allocation")
+        verbose_name_plural = _("allocations")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_method_display()} · {self.team} · {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class PoolCustomer(Customer):
+    """The pool as the administrator's "distribute" action sees it (a proxy, no table)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("pool customer")
+        verbose_name_plural = _("pool customers")

@@ -1,20 +1,46 @@
-"""Registration (报备): first entry wins, race-free. The customer row and its ownership are
-created in one transaction; identity advisory locks and unique constraints decide the race."""
+"""Writes of the allocation app.
+
+- Registration (报备): first entry wins, race-free. The customer row and its ownership are
+  created in one transaction; identity advisory locks and unique constraints decide the race.
+- Reassignment requests (转移申请): one transition function over an explicit table; an
+  approved request moves the customer through the ownership writer.
+- Allocation (分配) from the pool: one by one, in bulk balanced by value tier, or
+  distributed automatically by free capacity; always through the ownership writer.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from allocation.models import Registration, RegistrationOutcome
+from allocation import selectors
+from allocation.models import (
+    OPEN_STATES,
+    AllocationBatch,
+    AllocationMethod,
+    HistoryAction,
+    ReassignmentRequest,
+    Registration,
+    RegistrationOutcome,
+    RequestHistory,
+    RequestKind,
+    RequestState,
+)
 from crm import services as crm_services
 from crm.duplicates import DuplicateMatch
-from crm.models import Customer, Industry, User
+from crm.errors import DomainError
+from crm.models import Customer, Industry, Team, User
+from crm.notifications import notify
+from crm.selectors import customers_changeable_by
 from ownership import services as ownership
 from ownership.selectors import policy_for_owner
 
@@ -184,3 +210,703 @@ def _existing(
         matches=error.matches,
         message=message,
     )
+
+
+# --- Reassignment requests (转移申请) ------------------------------------------------------
+
+
+class ReassignmentError(DomainError):
+    pass
+
+
+class IllegalTransition(ReassignmentError):
+    """A move the transition table does not allow (e.g. approving a withdrawn request)."""
+
+    def __init__(self, message: str, *, from_state: str, to_state: str) -> None:
+        super().__init__(message)
+        self.from_state = from_state
+        self.to_state = to_state
+
+
+class OpenRequestExists(ReassignmentError):
+    pass
+
+
+class NotAllowed(ReassignmentError):
+    pass
+
+
+class ReceiverAtCap(ReassignmentError):
+    pass
+
+
+class RequestInvalid(ReassignmentError):
+    """Bad input: `errors` maps form fields to messages."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(" ".join(errors.values()))
+        self.errors = errors
+
+
+# The only legal moves. Everything else raises IllegalTransition.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    RequestState.PENDING: frozenset(
+        {
+            RequestState.APPROVED,
+            RequestState.REJECTED,
+            RequestState.WITHDRAWN,
+            RequestState.EXPIRED,
+        }
+    ),
+    RequestState.APPROVED: frozenset({RequestState.APPLIED}),
+    RequestState.REJECTED: frozenset(),
+    RequestState.WITHDRAWN: frozenset(),
+    RequestState.EXPIRED: frozenset(),
+    RequestState.APPLIED: frozenset(),
+}
+# States that end the wait for a decision (decided_at is set on entering them).
+DECIDED_STATES = frozenset(
+    {RequestState.APPROVED, RequestState.REJECTED, RequestState.WITHDRAWN, RequestState.EXPIRED}
+)
+TRANSITION_ACTIONS: dict[str, str] = {
+    RequestState.APPROVED: HistoryAction.APPROVED,
+    RequestState.REJECTED: HistoryAction.REJECTED,
+    RequestState.WITHDRAWN: HistoryAction.WITHDRAWN,
+    RequestState.EXPIRED: HistoryAction.EXPIRED,
+    RequestState.APPLIED: HistoryAction.APPLIED,
+}
+DEFAULT_EXPIRY_DAYS = 14
+
+
+def request_expiry_days() -> int:
+    """Days a request may wait for its approvals (setting REASSIGNMENT_REQUEST_EXPIRY_DAYS)."""
+    return int(getattr(settings, "REASSIGNMENT_REQUEST_EXPIRY_DAYS", DEFAULT_EXPIRY_DAYS))
+
+
+def check_transition(from_state: str, to_state: str) -> None:
+    if to_state not in TRANSITIONS.get(from_state, frozenset()):
+        raise IllegalTransition(
+            _("This request is %(state)s; it cannot become %(target)s.")
+            % {
+                "state": RequestState(from_state).label,
+                "target": RequestState(to_state).label,
+            },
+            from_state=from_state,
+            to_state=to_state,
+        )
+
+
+def request_transition(
+    *,
+    request_id: int,
+    to_state: str,
+    actor: User | None,
+    comment: str = "",
+    now: datetime | None = None,
+) -> tuple[ReassignmentRequest, bool]:
+    """THE state change of a request: lock the row, no-op when already in `to_state`,
+    refuse what the table does not allow, write the history row in the same transaction.
+    Returns the request and whether anything changed."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = ReassignmentRequest.objects.select_for_update().get(pk=request_id)
+        if request.state == to_state:
+            return request, False
+        check_transition(request.state, to_state)
+        from_state = request.state
+        request.state = to_state
+        fields = ["state"]
+        if to_state in DECIDED_STATES:
+            request.decided_at = now
+            fields.append("decided_at")
+        request.save(update_fields=fields)
+        RequestHistory.objects.create(
+            request=request,
+            from_state=from_state,
+            to_state=to_state,
+            action=TRANSITION_ACTIONS[to_state],
+            actor=actor,
+            comment=comment,
+            at=now,
+        )
+        return request, True
+
+
+def _lock_request(request_id: int) -> ReassignmentRequest:
+    return (
+        ReassignmentRequest.objects.select_for_update(of=("self",))
+        .select_related("customer", "from_owner", "to_rep", "source_team", "target_team")
+        .get(pk=request_id)
+    )
+
+
+def _request_url(request: ReassignmentRequest) -> str:
+    return reverse("request_detail", args=[request.pk])
+
+
+def _approvers_due(request: ReassignmentRequest) -> list[User]:
+    people = []
+    for side in sorted(request.missing_sides()):
+        team = request.source_team if side == "source" else request.target_team
+        manager = selectors.team_manager(team)
+        if manager is not None:
+            people.append(manager)
+    return people
+
+
+def _notify_submitted(request: ReassignmentRequest, actor: User) -> None:
+    if request.state != RequestState.PENDING:
+        return
+    approvers = [person for person in _approvers_due(request) if person.pk != actor.pk]
+    context = {"transfer": request}
+    notify(
+        recipients=approvers,
+        kind="reassignment_to_approve",
+        context=context,
+        url=_request_url(request),
+        dedup_key=f"request:{request.pk}",
+    )
+    approver_ids = {person.pk for person in approvers}
+    parties = [
+        person
+        for person in (request.from_owner, request.to_rep)
+        if person.pk != actor.pk and person.pk not in approver_ids
+    ]
+    notify(
+        recipients=parties,
+        kind="reassignment_submitted",
+        context=context,
+        url=_request_url(request),
+        dedup_key=f"request:{request.pk}",
+    )
+
+
+def _notify_decided(request: ReassignmentRequest, actor: User | None, comment: str = "") -> None:
+    """Everyone involved learns the outcome once (per outcome), in their language."""
+    people: dict[int, User] = {}
+    candidates = [
+        request.requested_by,
+        request.from_owner,
+        request.to_rep,
+        request.source_approved_by,
+        request.target_approved_by,
+        selectors.team_manager(request.source_team),
+    ]
+    if request.needs_target_approval:
+        candidates.append(selectors.team_manager(request.target_team))
+    for person in candidates:
+        if person is not None and (actor is None or person.pk != actor.pk):
+            people[person.pk] = person
+    notify(
+        recipients=people.values(),
+        kind="reassignment_decided",
+        context={"transfer": request, "actor": actor, "comment": comment},
+        url=_request_url(request),
+        dedup_key=f"request:{request.pk}:{request.state}",
+    )
+
+
+def _record_approvals(
+    request: ReassignmentRequest, *, actor: User, sides: set[str], comment: str, now: datetime
+) -> None:
+    fields: list[str] = []
+    for side in sorted(sides):
+        setattr(request, f"{side}_approved_by", actor)
+        setattr(request, f"{side}_approved_at", now)
+        fields += [f"{side}_approved_by", f"{side}_approved_at"]
+        RequestHistory.objects.create(
+            request=request,
+            from_state=request.state,
+            to_state=request.state,
+            action=HistoryAction.APPROVED_SOURCE
+            if side == "source"
+            else HistoryAction.APPROVED_TARGET,
+            actor=actor,
+            comment=comment,
+            at=now,
+        )
+    request.save(update_fields=fields)
+
+
+def _apply(
+    request: ReassignmentRequest, *, actor: User, comment: str, now: datetime
+) -> ReassignmentRequest:
+    """All approvals are in: approved → the ownership writer moves the customer (ledger
+    kind `transferred`, cause = this request, clock restarts) → applied. One transaction:
+    a refusal (cap, owner changed, receiver leaving) undoes the approval too."""
+    request_transition(
+        request_id=request.pk, to_state=RequestState.APPROVED, actor=actor, comment=comment, now=now
+    )
+    to_rep = request.to_rep
+    policy = policy_for_owner(to_rep)
+    owned = ownership.owned_count(to_rep, policy)
+    if owned + 1 > policy.max_owned:
+        raise ReceiverAtCap(
+            _(
+                "Not approved: %(name)s already owns %(owned)d customers and the holding cap is "
+                "%(cap)d. The request stays pending: reject it, or approve once %(name)s has "
+                "room."
+            )
+            % {"name": to_rep, "owned": owned, "cap": policy.max_owned}
+        )
+    event = ownership.ownership_transfer(
+        actor=actor,
+        customer=request.customer,
+        to_rep=to_rep,
+        reason=request.reason,
+        cause=request,
+        from_owner=request.from_owner,
+    )
+    request.applied_event = event
+    request.save(update_fields=["applied_event"])
+    applied, _changed = request_transition(
+        request_id=request.pk, to_state=RequestState.APPLIED, actor=actor, now=now
+    )
+    return applied
+
+
+def _request_create(
+    *,
+    actor: User,
+    customer: Customer,
+    kind: str,
+    to_rep: User,
+    reason: str,
+    evidence: str = "",
+    expected_owner: User | None = None,
+    now: datetime | None = None,
+) -> ReassignmentRequest:
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    evidence = (evidence or "").strip()
+    errors: dict[str, str] = {}
+    if not reason:
+        errors["reason"] = _("Say why the customer should change owner.")
+    if kind == RequestKind.ASK and not evidence:
+        errors["evidence"] = _(
+            "Describe your evidence: when and how you were in contact with this customer."
+        )
+    if errors:
+        raise RequestInvalid(errors)
+    locked = (
+        Customer.objects.select_for_update(of=("self",))
+        .select_related("owner", "owner__team")
+        .get(pk=customer.pk)
+    )
+    if locked.merged_into_id is not None:
+        raise NotAllowed(_("This customer record was merged into another one."))
+    current = locked.owner
+    if current is None:
+        raise NotAllowed(
+            _("%(customer)s is in the public pool: claim it there, no transfer is needed.")
+            % {"customer": locked}
+        )
+    if expected_owner is not None and current.pk != expected_owner.pk:
+        raise NotAllowed(_("Only the owner can offer this customer to a colleague."))
+    if current.pk == to_rep.pk:
+        raise NotAllowed(_("%(name)s already owns this customer.") % {"name": to_rep})
+    ownership.check_eligible_owner(to_rep)
+    ownership.check_not_departing(to_rep)
+    open_request = ReassignmentRequest.objects.filter(customer=locked, state__in=OPEN_STATES)
+    if open_request.exists():
+        raise OpenRequestExists(
+            _(
+                "There is already an open request for this customer; wait for its decision "
+                "or for it to expire."
+            )
+        )
+    source_team = current.team
+    target_team = to_rep.team
+    request = ReassignmentRequest(
+        customer=locked,
+        kind=kind,
+        requested_by=actor,
+        from_owner=current,
+        to_rep=to_rep,
+        source_team=source_team,
+        target_team=target_team,
+        needs_target_approval=(source_team.pk if source_team else None)
+        != (target_team.pk if target_team else None),
+        reason=reason,
+        evidence=evidence,
+        created_at=now,
+        expires_at=now + timedelta(days=request_expiry_days()),
+    )
+    try:
+        with transaction.atomic():
+            request.save(force_insert=True)
+    except IntegrityError as error:
+        # The partial unique index decided a race the check above could not see.
+        raise OpenRequestExists(_("There is already an open request for this customer.")) from error
+    RequestHistory.objects.create(
+        request=request,
+        from_state="",
+        to_state=RequestState.PENDING,
+        action=HistoryAction.SUBMITTED,
+        actor=actor,
+        comment=reason,
+        at=now,
+    )
+    return request
+
+
+def request_offer(
+    *, actor: User, customer: Customer, to_rep: User, reason: str, now: datetime | None = None
+) -> ReassignmentRequest:
+    """The owner offers a customer to a colleague; the managers approve."""
+    with transaction.atomic():
+        request = _request_create(
+            actor=actor,
+            customer=customer,
+            kind=RequestKind.OFFER,
+            to_rep=to_rep,
+            reason=reason,
+            expected_owner=actor,
+            now=now,
+        )
+        _notify_submitted(request, actor)
+        return request
+
+
+def request_ask(
+    *,
+    actor: User,
+    customer: Customer,
+    reason: str,
+    evidence: str,
+    now: datetime | None = None,
+) -> ReassignmentRequest:
+    """A rep asks for a customer owned by someone else (from the collision page or the
+    customer page), with a reason and evidence."""
+    if not actor.is_rep:
+        raise NotAllowed(_("Only sales reps can ask for a customer."))
+    with transaction.atomic():
+        request = _request_create(
+            actor=actor,
+            customer=customer,
+            kind=RequestKind.ASK,
+            to_rep=actor,
+            reason=reason,
+            evidence=evidence,
+            now=now,
+        )
+        _notify_submitted(request, actor)
+        return request
+
+
+def request_move(
+    *,
+    actor: User,
+    customer: Customer,
+    to_rep: User,
+    reason: str,
+    now: datetime | None = None,
+) -> ReassignmentRequest:
+    """A manager moves a customer of their teams to another rep. Within the teams they
+    manage it is approved implicitly (and applied at once), yet recorded like any other;
+    into another team it waits for that team's manager."""
+    now = now or timezone.now()
+    if not (actor.is_manager or actor.is_crm_admin):
+        raise NotAllowed(_("Only managers can move customers between reps."))
+    if not customers_changeable_by(actor).filter(pk=customer.pk).exists():
+        raise NotAllowed(_("You can only move customers of the teams you manage."))
+    with transaction.atomic():
+        request = _request_create(
+            actor=actor,
+            customer=customer,
+            kind=RequestKind.MOVE,
+            to_rep=to_rep,
+            reason=reason,
+            now=now,
+        )
+        sides = selectors.approval_sides(actor, request) & request.missing_sides()
+        if sides:
+            _record_approvals(request, actor=actor, sides=sides, comment="", now=now)
+        if not request.missing_sides():
+            request = _apply(request, actor=actor, comment="", now=now)
+            _notify_decided(request, actor)
+        else:
+            _notify_submitted(request, actor)
+        return request
+
+
+def request_approve(
+    *, actor: User, request: ReassignmentRequest, comment: str = "", now: datetime | None = None
+) -> ReassignmentRequest:
+    """Record the actor's approval(s); when none is missing any more, apply the transfer.
+    The receiving rep's holding cap is checked here, at approval time."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock_request(request.pk)
+        sides = selectors.approval_sides(actor, locked)
+        if not sides:
+            raise NotAllowed(_("You cannot approve this request."))
+        check_transition(locked.state, RequestState.APPROVED)
+        due = sides & locked.missing_sides()
+        if not due:
+            raise NotAllowed(
+                _("You have already approved this request; it waits for the other team's manager.")
+            )
+        _record_approvals(locked, actor=actor, sides=due, comment=comment.strip(), now=now)
+        if locked.missing_sides():
+            return locked
+        applied = _apply(locked, actor=actor, comment=comment.strip(), now=now)
+        _notify_decided(applied, actor, comment.strip())
+        return applied
+
+
+def request_reject(
+    *, actor: User, request: ReassignmentRequest, comment: str, now: datetime | None = None
+) -> ReassignmentRequest:
+    if not (comment or "").strip():
+        raise RequestInvalid({"comment": _("Say why you reject the request.")})
+    with transaction.atomic():
+        locked = _lock_request(request.pk)
+        if not selectors.approval_sides(actor, locked):
+            raise NotAllowed(_("You cannot reject this request."))
+        rejected, _changed = request_transition(
+            request_id=locked.pk,
+            to_state=RequestState.REJECTED,
+            actor=actor,
+            comment=comment.strip(),
+            now=now,
+        )
+        _notify_decided(rejected, actor, comment.strip())
+        return rejected
+
+
+def request_withdraw(
+    *, actor: User, request: ReassignmentRequest, comment: str = "", now: datetime | None = None
+) -> ReassignmentRequest:
+    with transaction.atomic():
+        locked = _lock_request(request.pk)
+        if locked.requested_by_id != actor.pk:
+            raise NotAllowed(_("Only the person who made the request can withdraw it."))
+        withdrawn, _changed = request_transition(
+            request_id=locked.pk,
+            to_state=RequestState.WITHDRAWN,
+            actor=actor,
+            comment=(comment or "").strip(),
+            now=now,
+        )
+        _notify_decided(withdrawn, actor, (comment or "").strip())
+        return withdrawn
+
+
+@dataclass
+class BulkApproval:
+    done: list[ReassignmentRequest] = field(default_factory=list)
+    refused: list[tuple[ReassignmentRequest, str]] = field(default_factory=list)
+
+
+def requests_approve_many(
+    *, actor: User, requests: Iterable[ReassignmentRequest], comment: str = ""
+) -> BulkApproval:
+    """Approve several; each in its own transaction, so one refusal leaves the others."""
+    outcome = BulkApproval()
+    for request in requests:
+        try:
+            outcome.done.append(request_approve(actor=actor, request=request, comment=comment))
+        except DomainError as error:
+            outcome.refused.append((request, error.message))
+    return outcome
+
+
+def requests_expire(*, now: datetime) -> int:
+    """Expire every pending request past its date: one set-based UPDATE and one bulk
+    INSERT of history rows, in one transaction. Idempotent (a second run finds nothing)
+    and safe to run twice at once (rows locked by the other run are skipped)."""
+    check_transition(RequestState.PENDING, RequestState.EXPIRED)
+    with transaction.atomic():
+        due = list(
+            ReassignmentRequest.objects.select_for_update(skip_locked=True)
+            .filter(state=RequestState.PENDING, expires_at__lte=now)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if not due:
+            return 0
+        ReassignmentRequest.objects.filter(pk__in=due, state=RequestState.PENDING).update(
+            state=RequestState.EXPIRED, decided_at=now
+        )
+        RequestHistory.objects.bulk_create(
+            RequestHistory(
+                request_id=pk,
+                from_state=RequestState.PENDING,
+                to_state=RequestState.EXPIRED,
+                action=HistoryAction.EXPIRED,
+                actor=None,
+                at=now,
+            )
+            for pk in due
+        )
+        expired = ReassignmentRequest.objects.filter(pk__in=due).select_related(
+            "customer",
+            "requested_by",
+            "from_owner",
+            "to_rep",
+            "source_team",
+            "target_team",
+            "source_approved_by",
+            "target_approved_by",
+        )
+        for request in expired:
+            _notify_decided(request, None)
+        return len(due)
+
+
+# --- Allocation from the pool (分配) -------------------------------------------------------
+
+
+class AllocationError(DomainError):
+    pass
+
+
+@dataclass
+class AllocationOutcome:
+    batch: AllocationBatch | None = None
+    allocated: list[tuple[Customer, User]] = field(default_factory=list)
+    refused: list[tuple[Customer, str]] = field(default_factory=list)
+    left_in_pool: list[Customer] = field(default_factory=list)
+
+    @property
+    def left_message(self) -> str:
+        if not self.left_in_pool:
+            return ""
+        return ngettext(
+            "%(count)d customer stays in the pool: no rep has free capacity for it.",
+            "%(count)d customers stay in the pool: no rep has free capacity for them.",
+            len(self.left_in_pool),
+        ) % {"count": len(self.left_in_pool)}
+
+
+def _check_allocator(actor: User, team: Team) -> set[int]:
+    """The rep ids `actor` may allocate to in `team` (NotAllowed if none of their teams)."""
+    if not selectors.allocation_teams(actor).filter(pk=team.pk).exists():
+        raise NotAllowed(_("You cannot allocate customers for this team."))
+    return set(selectors.team_reps(team).values_list("pk", flat=True))
+
+
+def _notify_allocated(batch: AllocationBatch, allocated: list[tuple[Customer, User]]) -> None:
+    by_rep: dict[int, list[Customer]] = {}
+    reps: dict[int, User] = {}
+    for customer, rep in allocated:
+        by_rep.setdefault(rep.pk, []).append(customer)
+        reps[rep.pk] = rep
+    for rep_id, customers in by_rep.items():
+        notify(
+            recipients=[reps[rep_id]],
+            kind="customers_allocated",
+            context={
+                "actor": batch.actor,
+                "count": len(customers),
+                "names": [customer.display_name for customer in customers[:10]],
+                "more": max(0, len(customers) - 10),
+            },
+            url=reverse("home"),
+            dedup_key=f"allocation:{batch.pk}",
+        )
+
+
+def allocate_one(*, actor: User, team: Team, customer: Customer, rep: User) -> AllocationBatch:
+    """Give one pool customer to one rep of the team (ledger kind `allocated`)."""
+    rep_ids = _check_allocator(actor, team)
+    if rep.pk not in rep_ids:
+        raise NotAllowed(_("%(name)s is not a rep of this team.") % {"name": rep})
+    with transaction.atomic():
+        batch = AllocationBatch.objects.create(
+            actor=actor, team=team, method=AllocationMethod.MANUAL, requested=1, allocated=1
+        )
+        ownership.ownership_allocate(
+            actor=actor,
+            customer=customer,
+            to_rep=rep,
+            reason=str(AllocationMethod.MANUAL.label),
+            cause=batch,
+        )
+        _notify_allocated(batch, [(customer, rep)])
+    return batch
+
+
+def allocate_customers(
+    *,
+    actor: User,
+    team: Team,
+    assignments: Sequence[tuple[Customer, User]],
+    method: str,
+    left_in_pool: Sequence[Customer] = (),
+) -> AllocationOutcome:
+    """Carry out a plan: each allocation through the ownership writer in its own
+    transaction (as claims are), so a customer claimed meanwhile or a rep who reached the
+    cap is refused alone and reported; the batch records what happened."""
+    rep_ids = _check_allocator(actor, team)
+    batch = AllocationBatch.objects.create(
+        actor=actor,
+        team=team,
+        method=method,
+        requested=len(assignments) + len(left_in_pool),
+    )
+    outcome = AllocationOutcome(batch=batch, left_in_pool=list(left_in_pool))
+    reason = str(AllocationMethod(method).label)
+    for customer, rep in assignments:
+        if rep.pk not in rep_ids:
+            outcome.refused.append(
+                (customer, _("%(name)s is not a rep of this team.") % {"name": rep})
+            )
+            continue
+        try:
+            ownership.ownership_allocate(
+                actor=actor, customer=customer, to_rep=rep, reason=reason, cause=batch
+            )
+        except ownership.OwnershipError as error:
+            outcome.refused.append((customer, error.message))
+        else:
+            outcome.allocated.append((customer, rep))
+    batch.allocated = len(outcome.allocated)
+    batch.left_in_pool = len(outcome.left_in_pool) + len(outcome.refused)
+    batch.save(update_fields=["allocated", "left_in_pool"])
+    _notify_allocated(batch, outcome.allocated)
+    return outcome
+
+
+def allocate_bulk(
+    *, actor: User, team: Team, customers: Sequence[Customer], reps: Sequence[User]
+) -> AllocationOutcome:
+    """Bulk allocation balanced by value tier over the chosen reps (see fairness.balance);
+    the same plan the preview showed, recomputed from current figures."""
+    plan, _profiles = selectors.bulk_plan(team, customers, [rep.pk for rep in reps])
+    by_id = {customer.pk: customer for customer in customers}
+    people = {rep.pk: rep for rep in reps}
+    return allocate_customers(
+        actor=actor,
+        team=team,
+        assignments=[(by_id[cid], people[rid]) for cid, rid in plan.assignments],
+        method=AllocationMethod.BULK,
+        left_in_pool=[by_id[cid] for cid in plan.left_over],
+    )
+
+
+def distribute_pool_customers(
+    *, actor: User, team: Team, customers: Iterable[Customer], now: datetime | None = None
+) -> AllocationOutcome:
+    """Automatic distribution of inbound pool customers over the team's reps: weighted
+    round robin by free capacity, skipping inactive, departing and capped reps. Customers
+    no one has room for stay in the pool, and the outcome says so."""
+    _check_allocator(actor, team)
+    chosen = list(customers)
+    plan, profiles = selectors.distribution_plan(team, chosen, now)
+    reps = {profile.rep.pk: profile.rep for profile in profiles}
+    by_id = {customer.pk: customer for customer in chosen}
+    outcome = allocate_customers(
+        actor=actor,
+        team=team,
+        assignments=[(by_id[cid], reps[rid]) for cid, rid in plan.assignments],
+        method=AllocationMethod.AUTO,
+        left_in_pool=[by_id[cid] for cid in plan.left_over],
+    )
+    for customer in chosen:
+        if customer.owner_id is not None:
+            outcome.refused.append(
+                (customer, _("%(customer)s is no longer in the pool.") % {"customer": customer})
+            )
+    return outcome

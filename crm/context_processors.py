@@ -23,6 +23,59 @@ def _nav_for(user: Any) -> list[dict[str, Any]]:
         items.append({"label": _("Public pool"), "url": reverse("pool"), "name": "pool"})
     if user.role in (Role.MANAGER, Role.ADMIN) or user.is_superuser:
         items.append({"label": _("My team"), "url": reverse("team"), "name": "team"})
+    if user.role == Role.MANAGER:
+        items.append(
+            {"label": _("Approvals"), "url": reverse("request_queue"), "name": "request_queue"}
+        )
+        items.append(
+            {"label": _("Allocation"), "url": reverse("allocation_pool"), "name": "allocation_pool"}
+        )
+        items.append(
+            {"label": _("Team overview"), "url": reverse("team_overview"), "name": "team_overview"}
+        )
+    if user.role == Role.REP:
+        items.append(
+            {"label": _("My requests"), "url": reverse("request_list"), "name": "request_list"}
+        )
+    if user.role in (Role.MANAGER, Role.ADMIN) or user.is_superuser:
+        items.append(
+            {"label": _("Funnel report"), "url": reverse("funnel_report"), "name": "funnel_report"}
+        )
+        items.append(
+            {
+                "label": _("Ownership review"),
+                "url": reverse("review_run_list"),
+                "name": "review_run_list",
+            }
+        )
+    if user.role == Role.MANAGER or user.is_crm_admin:
+        items.append(
+            {
+                "label": _("Departures"),
+                "url": reverse("handover_departure_list"),
+                "name": "handover_departure_list",
+            }
+        )
+    if user.role == Role.REP:
+        items.append(
+            {
+                "label": _("Handovers"),
+                "url": reverse("handover_incoming"),
+                "name": "handover_incoming",
+            }
+        )
+    if user.role in (Role.REP, Role.MANAGER):
+        items.append(
+            {"label": _("Disputes"), "url": reverse("dispute_list"), "name": "dispute_list"}
+        )
+    if user.role in (Role.COMMITTEE, Role.ADMIN) or user.is_superuser:
+        items.append(
+            {
+                "label": _("Dispute report"),
+                "url": reverse("dispute_report"),
+                "name": "dispute_report",
+            }
+        )
     if user.is_staff:
         items.append({"label": _("Admin"), "url": reverse("admin:index"), "name": "admin"})
     return items
@@ -32,6 +85,4 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
-    from crm.notifications import unread_count
-
-    return {"nav_items": _nav_for(user), "unread_notifications": unread_count(user)}
+    return {"nav_items": _nav_for(user)}

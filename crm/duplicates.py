@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.db.models import Prefetch
 
 from crm.identity.matcher import IdentityKeys, Match, keys_for, rank
@@ -18,6 +18,8 @@ from crm.models import Customer, CustomerPhone
 MAX_CANDIDATES = 40
 # Trigram candidates per index and query text; the matcher then decides what is a match.
 FUZZY_CANDIDATES = 15
+# Milliseconds the one-character-typo look-up may take (see _typo_ids).
+TYPO_QUERY_TIMEOUT_MS = 25
 # Below pg_trgm's default 0.3: short Chinese names with one changed character fall under it.
 TRIGRAM_THRESHOLD = 0.2
 
@@ -63,50 +65,103 @@ def _threshold(text: str) -> float | None:
     return TRIGRAM_THRESHOLD
 
 
-def _fuzzy_ids(column: str, text: str, exclude: set[int]) -> list[int]:
-    # The column is one of two fixed names, never user input.
-    assert column in {"search_key", "pinyin_key"}
-    limit = FUZZY_CANDIDATES + len(exclude)
-    threshold = _threshold(text)
-    with connection.cursor() as cursor:
-        if threshold is None:
-            cursor.execute(
-                f"SELECT id FROM crm_customer WHERE {column} = %s AND merged_into_id IS NULL "
-                "LIMIT %s",
-                [text, limit],
-            )
-        else:
-            cursor.execute("SELECT set_limit(%s)", [threshold])
-            cursor.execute(
-                f"""
-                SELECT id FROM crm_customer
-                WHERE {column} %% %s AND merged_into_id IS NULL
-                ORDER BY similarity({column}, %s) DESC
-                LIMIT %s
-                """,
-                [text, text, limit],
-            )
-        return [row[0] for row in cursor.fetchall() if row[0] not in exclude]
+@dataclass(frozen=True)
+class FuzzyProbe:
+    """One fuzzy look-up of the duplicate check; the bulk import runs the same probes.
 
-
-def _short_typo_ids(trade: str, industry: str, exclude: set[int]) -> list[int]:
-    """Two-character trade names with one character changed and the same industry word.
-
-    Trigrams cannot rank these (they share one trigram with thousands of names), so ask
-    for the exact shapes: X? or ?Y, then the industry. The trigram index serves the LIKE.
+    kind "similar": `column % text` at `threshold`, best first; "equal": `column = text`;
+    "typo": trade names of the same length with one character changed (`patterns`) and
+    the same `industry` word.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT id FROM crm_customer
-            WHERE (search_key LIKE %s OR search_key LIKE %s)
-              AND char_length(search_key) = 2 AND name_key = search_key || %s
-              AND merged_into_id IS NULL
-            LIMIT %s
-            """,
-            [trade[0] + "_", "_" + trade[1], industry, FUZZY_CANDIDATES + len(exclude)],
-        )
-        return [row[0] for row in cursor.fetchall() if row[0] not in exclude]
+
+    kind: str
+    column: str
+    text: str
+    threshold: float | None = None
+    industry: str = ""
+
+    @property
+    def patterns(self) -> list[str]:
+        return [self.text[:i] + "_" + self.text[i + 1 :] for i in range(len(self.text))]
+
+
+def _similar(column: str, text: str) -> FuzzyProbe:
+    threshold = _threshold(text)
+    if threshold is None:
+        return FuzzyProbe("equal", column, text)
+    return FuzzyProbe("similar", column, text, threshold)
+
+
+def fuzzy_probes(keys: IdentityKeys) -> list[FuzzyProbe]:
+    """The fuzzy look-ups for `keys`, in order (exact keys are looked up separately)."""
+    name = keys.name
+    probes: list[FuzzyProbe] = []
+    if name.search_key and not is_too_short_for_fuzzy(name.search_key):
+        probes.append(_similar("search_key", name.search_key))
+        if 2 <= len(name.search_key) <= 4 and name.industry and not name.is_latin:
+            # Trigrams rank one-character typos of short names badly (a changed middle
+            # character leaves almost no shared trigram): ask for the exact shapes.
+            probes.append(FuzzyProbe("typo", "search_key", name.search_key, industry=name.industry))
+        if name.trade_pinyin:
+            # Homophones of a Chinese name have the very same toneless pinyin: look it up
+            # exactly. Latin (English or pinyin) names are spelt loosely: look them up fuzzily.
+            if name.is_latin:
+                probes.append(_similar("pinyin_key", name.trade_pinyin))
+            else:
+                probes.append(FuzzyProbe("equal", "pinyin_key", name.trade_pinyin))
+    for key, _region in name.alternatives:
+        # Another reading of the name (a leading place name that may be part of the trade
+        # name): look its trade part up by sound too, as pinyin names are stored that way.
+        trade = key.removesuffix(name.industry) if name.industry else key
+        if trade and not is_too_short_for_fuzzy(key):
+            probes.append(FuzzyProbe("equal", "pinyin_key", to_pinyin(trade)))
+    return probes
+
+
+def probe_ids(probe: FuzzyProbe, *, exclude: set[int], max_id: int | None = None) -> list[int]:
+    """Run one probe (bounded to FUZZY_CANDIDATES); `max_id` limits it to older rows."""
+    # The column is one of two fixed names, never user input.
+    assert probe.column in {"search_key", "pinyin_key"}
+    column = probe.column
+    where = ["merged_into_id IS NULL"]
+    params: list[str | int | float | None] = []
+    order = ""
+    if probe.kind == "equal":
+        where.append(f"{column} = %s")
+        params.append(probe.text)
+    elif probe.kind == "similar":
+        where.append(f"{column} %% %s")
+        params.append(probe.text)
+        order = f"ORDER BY similarity({column}, %s) DESC"
+    else:
+        where.append("(" + " OR ".join(["search_key LIKE %s"] * len(probe.patterns)) + ")")
+        where.append("char_length(search_key) = %s AND name_key = search_key || %s")
+        params += [*probe.patterns, len(probe.text), probe.industry]
+    if max_id is not None:
+        where.append("id <= %s")
+        params.append(max_id)
+    if order:
+        params.append(probe.text)
+    params.append(FUZZY_CANDIDATES + len(exclude))
+    sql = f"SELECT id FROM crm_customer WHERE {' AND '.join(where)} {order} LIMIT %s"
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            if probe.kind == "similar":
+                cursor.execute("SELECT set_limit(%s)", [probe.threshold])
+            elif probe.kind == "typo":
+                # A pattern around a very common character can match many rows of a large
+                # table: the look-up gets a bounded time, and one that runs out simply adds
+                # no candidates (exact and trigram candidates still apply).
+                cursor.execute("SET LOCAL statement_timeout = %s", [TYPO_QUERY_TIMEOUT_MS])
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            if probe.kind == "typo":
+                cursor.execute("SET LOCAL statement_timeout = 0")
+    except OperationalError:
+        if probe.kind != "typo":
+            raise
+        return []
+    return [row[0] for row in rows if row[0] not in exclude]
 
 
 def candidate_ids(keys: IdentityKeys, *, exclude: Sequence[int] = ()) -> list[int]:
@@ -126,18 +181,8 @@ def candidate_ids(keys: IdentityKeys, *, exclude: Sequence[int] = ()) -> list[in
     name_keys = {name.name_key, *(alt for alt, _region in name.alternatives)} - {""}
     if name_keys:
         ids += active.filter(name_key__in=name_keys).values_list("id", flat=True)[:10]
-    if name.search_key and not is_too_short_for_fuzzy(name.search_key):
-        ids += _fuzzy_ids("search_key", name.search_key, excluded)
-        if len(name.search_key) == 2 and name.industry:
-            ids += _short_typo_ids(name.search_key, name.industry, excluded)
-        if name.trade_pinyin:
-            ids += _fuzzy_ids("pinyin_key", name.trade_pinyin, excluded)
-    for key, _region in name.alternatives:
-        # Another reading of the name (a leading place name that may be part of the trade
-        # name): look its trade part up by sound too, as pinyin names are stored that way.
-        trade = key.removesuffix(name.industry) if name.industry else key
-        if not is_too_short_for_fuzzy(key) and trade:
-            ids += _fuzzy_ids("pinyin_key", to_pinyin(trade), excluded)
+    for probe in fuzzy_probes(keys):
+        ids += probe_ids(probe, exclude=excluded)
     return list(dict.fromkeys(ids))[:MAX_CANDIDATES]
 
 

@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import UserObjectPermissionBase
 
@@ -557,3 +558,108 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# --- Funnel-stage reports (crm.funnel) ---------------------------------------------------
+
+
+class FunnelSnapshotKind(models.TextChoices):
+    WEEKLY = "weekly", _("Weekly")
+    ON_DEMAND = "on_demand", _("On demand")
+
+
+class FunnelSnapshot(models.Model):
+    """The funnel of every rep and team at one moment; a series of them draws the trend.
+
+    Written in one transaction with all its rows: a reader sees a whole snapshot or none."""
+
+    kind = models.CharField(_("kind"), max_length=16, choices=FunnelSnapshotKind.choices)
+    taken_at = models.DateTimeField(_("taken at"))
+    # "Stage changes in the period" count follow-ups with period_start < happened_at <= end.
+    period_start = models.DateTimeField(_("period start"))
+    period_end = models.DateTimeField(_("period end"))
+    requested_by = models.ForeignKey(
+        User,
+        verbose_name=_("requested by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+
+    class Meta:
+        verbose_name = _("funnel snapshot")
+        verbose_name_plural = _("funnel snapshots")
+        ordering = ["-taken_at", "-id"]
+        constraints = [
+            # The weekly task may run twice (retry, two beats): one snapshot per week.
+            models.UniqueConstraint(
+                fields=["period_end"],
+                condition=Q(kind="weekly"),
+                name="funnel_snapshot_one_per_week",
+            ),
+        ]
+        indexes = [
+            # Latest snapshot and the trend: ORDER BY taken_at DESC LIMIT n.
+            models.Index(fields=["-taken_at"], name="funnel_snapshot_taken"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {timezone.localtime(self.taken_at):%Y-%m-%d %H:%M}"
+
+
+class FunnelStageRow(models.Model):
+    """One stage of one rep's funnel (rep set) or one team's total (rep empty) in a snapshot."""
+
+    snapshot = models.ForeignKey(
+        FunnelSnapshot, verbose_name=_("snapshot"), on_delete=models.CASCADE, related_name="rows"
+    )
+    # A team's history goes with the team (teams are deleted only when empty and unused).
+    team = models.ForeignKey(
+        Team, verbose_name=_("team"), null=True, blank=True, on_delete=models.CASCADE
+    )
+    rep = models.ForeignKey(
+        User,
+        verbose_name=_("sales rep"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    stage = models.PositiveSmallIntegerField(_("funnel stage"), choices=FunnelStage.choices)
+    # Customers owned at exactly this stage, and at this stage or beyond (the funnel's width).
+    count = models.PositiveIntegerField(_("customers at this stage"), default=0)
+    reached = models.PositiveIntegerField(_("customers at this stage or beyond"), default=0)
+    # Follow-ups that moved a customer into this stage during the snapshot's period.
+    entered = models.PositiveIntegerField(_("stage changes into this stage"), default=0)
+    # Median days a customer spent in this stage before it moved (stints ended in the last
+    # 180 days), and how many stints that median is made of.
+    median_days = models.FloatField(_("median days in this stage"), null=True, blank=True)
+    stints = models.PositiveIntegerField(_("stints measured"), default=0)
+
+    class Meta:
+        verbose_name = _("funnel stage row")
+        verbose_name_plural = _("funnel stage rows")
+        ordering = ["snapshot_id", "team_id", "rep_id", "stage"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["snapshot", "team", "rep", "stage"],
+                name="funnel_row_once",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=Q(stage__in=[0, 25, 50, 75, 100]), name="funnel_row_stage_valid"
+            ),
+        ]
+        indexes = [
+            # A team's page: WHERE snapshot_id = %s AND team_id = %s.
+            models.Index(fields=["snapshot", "team"], name="funnel_row_snapshot_team"),
+            # Trends: WHERE team_id = %s AND rep_id IS NULL AND snapshot_id IN (...).
+            models.Index(fields=["team", "snapshot"], name="funnel_row_team_trend"),
+            # A rep's trend and home card: WHERE rep_id = %s AND snapshot_id IN (...).
+            models.Index(fields=["rep", "snapshot"], name="funnel_row_rep_trend"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot_id} {self.team_id}/{self.rep_id} {self.stage}%"

@@ -22,6 +22,14 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     return render(request, "crm/notifications.html", {"page": page, "query": query})
 
 
+def notification_badge(request: HttpRequest) -> HttpResponse:
+    """The bell's unread count, fetched by htmx after the page has loaded."""
+    user: User = request.user  # type: ignore[assignment]
+    return render(
+        request, "crm/_notification_badge.html", {"unread": notifications.unread_count(user)}
+    )
+
+
 @require_POST
 def notification_read(request: HttpRequest) -> HttpResponse:
     """Mark one (``id``) or all notifications read; then follow its link or go back."""

@@ -32,7 +32,18 @@ STAFF_ROLES = frozenset({Role.COMMITTEE, Role.ADMIN})
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Role.REP: (),
     Role.MANAGER: ("crm.view_user", "crm.view_team"),
-    Role.COMMITTEE: ("crm.view_user", "crm.view_team"),
+    Role.COMMITTEE: (
+        "crm.view_user",
+        "crm.view_team",
+        # The dispute queue in the admin: read every case; votes and rulings go through the
+        # services (admin views and actions), never through model edits.
+        "disputes.view_dispute",
+        "disputes.view_disputehistory",
+        "disputes.view_disputestatement",
+        "disputes.view_disputeattachment",
+        "disputes.view_ruling",
+        "disputes.view_committeemembership",
+    ),
     Role.ADMIN: (
         "crm.view_user",
         "crm.add_user",
@@ -49,6 +60,12 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "ownership.delete_poolpolicy",
         "ownership.view_ownershipevent",
         "allocation.view_registration",
+        # Administrators name the committee's chair and read the cases.
+        "disputes.view_dispute",
+        "disputes.view_committeemembership",
+        "disputes.add_committeemembership",
+        "disputes.change_committeemembership",
+        "disputes.delete_committeemembership",
     ),
 }
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from pypinyin import lazy_pinyin
@@ -235,13 +237,13 @@ def _lock_identity(keys: IdentityKeys) -> None:
     The unique constraints already make the second insert fail; the lock makes the second
     transaction wait and then *see* the first, so it gets a collision answer, not an error.
     """
-    lock_keys = sorted(
-        {f"name:{keys.name.name_key}"}
-        if keys.name.name_key
-        else set()
-        | ({f"code:{keys.credit_code}"} if keys.credit_code else set())
-        | {f"phone:{number}" for number in keys.mobiles}
-    )
+    wanted = {f"phone:{number}" for number in keys.mobiles}
+    if keys.name.name_key:
+        wanted.add(f"name:{keys.name.name_key}")
+    if keys.credit_code:
+        wanted.add(f"code:{keys.credit_code}")
+    # One global order, so two transactions never wait on each other crosswise.
+    lock_keys = sorted(wanted)
     # A coarse blocking key for look-alikes (typos, homophones): two registrations whose
     # trade names start with the same two syllables queue behind each other, so the second
     # one's soft check sees the first.
@@ -518,3 +520,168 @@ def follow_up_log(
     if update_fields:
         customer.save(update_fields=[*update_fields, "updated_at"])
     return follow_up
+
+
+# --- Employment state: departing and deactivation (invariant 5) --------------------------
+
+
+class UserStillOwnsCustomers(UserError):
+    """Deactivation refused: the user still owns customers (they must move first)."""
+
+    def __init__(self, user: User, owned: int) -> None:
+        super().__init__(
+            _(
+                "%(name)s still owns %(count)d customers and cannot be deactivated. Record a "
+                "departure handover (离职交接) so the customers move to colleagues first."
+            )
+            % {"name": user, "count": owned}
+        )
+        self.owned = owned
+
+
+def user_owned_customer_count(user: User) -> int:
+    """Customers the user owns (merged records keep their history, not an owner's duty)."""
+    return Customer.objects.filter(owner=user, merged_into__isnull=True).count()
+
+
+def user_check_can_deactivate(*, user: User) -> None:
+    """Raise UserStillOwnsCustomers if deactivating `user` would leave customers with an
+    inactive owner (every customer is owned by an active user or is in the pool)."""
+    owned = user_owned_customer_count(user)
+    if owned:
+        raise UserStillOwnsCustomers(user, owned)
+
+
+@transaction.atomic
+def user_mark_departing(*, actor: User | None, user: User) -> User:
+    """From now on the user is leaving: the ownership writer refuses them new customers.
+
+    The user row is locked, so a registration or claim of theirs running right now either
+    finished before (and its customer is in the handover) or sees the new state."""
+    from crm.models import EmploymentState
+
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    if not locked.is_active or locked.state == EmploymentState.DEPARTED:
+        raise UserError(_("%(name)s is no longer active.") % {"name": locked})
+    if locked.state != EmploymentState.DEPARTING:
+        locked.state = EmploymentState.DEPARTING
+        locked.save(update_fields=["state"])
+    user.state = locked.state
+    return locked
+
+
+@transaction.atomic
+def user_deactivate(*, actor: User | None, user: User, departed: bool = False) -> User:
+    """Deactivate a user (they can no longer sign in); `departed` marks them as having left
+    the company for good. Refused while they own customers — everywhere, admin included."""
+    from crm.models import EmploymentState
+
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    user_check_can_deactivate(user=locked)
+    fields = []
+    if locked.is_active:
+        locked.is_active = False
+        fields.append("is_active")
+    if departed and locked.state != EmploymentState.DEPARTED:
+        locked.state = EmploymentState.DEPARTED
+        fields.append("state")
+    if fields:
+        locked.save(update_fields=fields)
+    user.is_active, user.state = locked.is_active, locked.state
+    return locked
+
+
+# --- Merging two records of one company (a committee ruling) ------------------------------
+
+
+class MergeRefused(CustomerError):
+    pass
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    survivor: Customer
+    merged: Customer
+    contacts_moved: int
+    follow_ups_moved: int
+    phones_copied: int
+    possible_duplicates_resolved: int
+    hard_matches_left: int
+
+
+@transaction.atomic
+def customer_merge(
+    *, actor: User | None, merged: Customer, survivor: Customer, now: datetime | None = None
+) -> MergeResult:
+    """Merge `merged` into `survivor`: contacts and follow-ups move to the survivor, phones
+    are copied to it, blank descriptive fields are filled from the merged record.
+
+    The merged record keeps its row (and, in the ownership app, its ledger), points at the
+    survivor through `merged_into` and leaves every identity uniqueness scope: the partial
+    unique constraints skip merged rows, and its phone rows are deactivated. The survivor's
+    identity keys are then recomputed and checked again. Ownership is not touched here: the
+    caller moves owners through the ownership writer in the same transaction.
+    """
+    now = now or timezone.now()
+    if merged.pk == survivor.pk:
+        raise MergeRefused(_("A customer record cannot be merged into itself."))
+    # Both rows locked in id order, so two merges of the same pair cannot deadlock.
+    locked = {
+        row.pk: row
+        for row in Customer.objects.select_for_update()
+        .filter(pk__in=[merged.pk, survivor.pk])
+        .order_by("pk")
+    }
+    source, target = locked[merged.pk], locked[survivor.pk]
+    if source.merged_into_id is not None or target.merged_into_id is not None:
+        raise MergeRefused(_("One of the two records was already merged into another one."))
+    contacts = Contact.objects.filter(customer=source).update(customer=target)
+    follow_ups = FollowUp.objects.filter(customer=source).update(customer=target)
+    # The merged record leaves the uniqueness scope first, then the survivor takes over its
+    # keys (phones, a credit code it lacked) without colliding with it.
+    source.merged_into = target
+    source.save(update_fields=["merged_into", "updated_at"])
+    CustomerPhone.objects.filter(customer=source).update(active=False)
+    existing = set(target.phones.values_list("number", flat=True))
+    copied = [
+        CustomerPhone(customer=target, number=phone.number, is_mobile=phone.is_mobile, active=True)
+        for phone in source.phones.all()
+        if phone.number not in existing
+    ]
+    CustomerPhone.objects.bulk_create(copied)
+    for field_name in ("legal_name", "credit_code", "address", "phone", "email"):
+        if not getattr(target, field_name) and getattr(source, field_name):
+            setattr(target, field_name, getattr(source, field_name))
+    if target.industry_id is None:
+        target.industry_id = source.industry_id
+    if source.last_follow_up_at and (
+        target.last_follow_up_at is None or source.last_follow_up_at > target.last_follow_up_at
+    ):
+        target.last_follow_up_at = source.last_follow_up_at
+    # The follow-ups that moved the merged record up the funnel now belong to the survivor.
+    target.stage = max(target.stage, source.stage)
+    keys = _apply_identity(target, list(target.phones.values_list("number", flat=True)))
+    _lock_identity(keys)
+    hard = [m for m in find_duplicates(keys, exclude=[target.pk]) if m.is_hard]
+    # The pair is settled; any other record still looking like the survivor needs a look.
+    resolved = PossibleDuplicateRecord.objects.filter(
+        Q(customer=source, candidate=target) | Q(customer=target, candidate=source),
+        resolved_at__isnull=True,
+    ).update(resolved_at=now)
+    target.needs_duplicate_review = bool(hard)
+    try:
+        with transaction.atomic():
+            target.save()
+    except IntegrityError as error:
+        raise MergeRefused(
+            _("The merged record's identity keys clash with a third customer; nothing was merged.")
+        ) from error
+    return MergeResult(
+        survivor=target,
+        merged=source,
+        contacts_moved=contacts,
+        follow_ups_moved=follow_ups,
+        phones_copied=len(copied),
+        possible_duplicates_resolved=resolved,
+        hard_matches_left=len(hard),
+    )

@@ -27,3 +27,22 @@ def send_notification_email(notification_id: int) -> bool:
     from crm.notifications import send_email
 
     return send_email(notification_id)
+
+
+@shared_task(acks_late=True)
+def take_weekly_funnel_snapshot() -> int:
+    """Weekly (crm/schedules.py): last week's funnel snapshot and the managers' summaries;
+    a second run in the same week reuses the snapshot and sends nothing again."""
+    from crm.funnel import funnel_weekly_snapshot
+
+    return funnel_weekly_snapshot().pk
+
+
+@shared_task(acks_late=True)
+def take_funnel_snapshot(actor_id: int | None = None) -> int:
+    """An on-demand snapshot asked for from the report page."""
+    from crm.funnel import funnel_snapshot_take
+    from crm.models import User
+
+    actor = User.objects.filter(pk=actor_id).first() if actor_id else None
+    return funnel_snapshot_take(actor=actor).pk

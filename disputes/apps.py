@@ -5,3 +5,15 @@ from django.utils.translation import gettext_lazy as _
 class DisputesConfig(AppConfig):
     name = "disputes"
     verbose_name = _("Disputes")
+
+    def ready(self) -> None:
+        # The periodic review (ownership) never imports this app; it offers hooks instead.
+        # Customers under dispute must not be recycled: register the subquery if the review
+        # provides the hook (see disputes.selectors.customer_ids_under_dispute).
+        from ownership.review import anomalies
+
+        register = getattr(anomalies, "register_recycle_exemption", None)
+        if register is not None:
+            from disputes.selectors import customer_ids_under_dispute
+
+            register("disputes", customer_ids_under_dispute)

@@ -9,6 +9,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -182,3 +183,138 @@ class PoolPolicy(models.Model):
 
     def __str__(self) -> str:
         return str(self.team) if self.team_id else str(_("Global default"))
+
+
+# --- The periodic ownership review (ownership.review) --------------------------------------
+
+
+class ReviewStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    # A run that was still "running" when the next one got the lock: its worker died.
+    INTERRUPTED = "interrupted", _("Interrupted")
+
+
+class ReviewRun(models.Model):
+    """One run of the ownership review (nightly, by command or from the review page).
+
+    Real runs recycle, warn and list anomalies; dry runs recorded from the page only count
+    (the command's dry run records nothing at all). `counts` is updated in the same
+    transaction as each batch, so after a crash it says exactly what was applied."""
+
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    as_of = models.DateTimeField(_("clocks evaluated at"))
+    dry_run = models.BooleanField(_("dry run"), default=False)
+    status = models.CharField(
+        _("status"), max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.RUNNING
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("started by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    # Dry runs: a few customers per action, as {"recycled": [{"customer": ..., ...}], ...}.
+    examples = models.JSONField(_("examples"), default=dict, blank=True)
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    # Set once the owners of this run's recycled customers have been told (one message per
+    # owner per run, also for a run that crashed after some batches).
+    owners_notified = models.BooleanField(_("owners notified"), default=False)
+
+    class Meta:
+        verbose_name = _("ownership review run")
+        verbose_name_plural = _("ownership review runs")
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            # The runs page: ORDER BY started_at DESC.
+            models.Index(fields=["-started_at"], name="review_run_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {timezone.localtime(self.started_at):%Y-%m-%d %H:%M}"
+
+    def count(self, action: str) -> int:
+        return int(self.counts.get(action, 0))
+
+
+class ReviewAction(models.TextChoices):
+    RECYCLED = "recycled", _("Recycled to the pool")
+    WARNED = "warned", _("Owner warned")
+    INACTIVE_OWNER = "inactive_owner", _("Owned by an inactive user")
+    OVER_CAP = "over_cap", _("Rep over the holding cap")
+    POSSIBLE_DUPLICATE = "possible_duplicate", _("Unresolved possible duplicate")
+    DISPUTE_OVERDUE = "dispute_overdue", _("Dispute past its deadline")
+
+
+class ReviewOutcome(models.Model):
+    """What one review run did to (or found about) one customer or rep. Managers read their
+    teams' rows: which customers they lost, which owners were warned, what needs a look."""
+
+    run = models.ForeignKey(
+        ReviewRun, verbose_name=_("review run"), on_delete=models.CASCADE, related_name="outcomes"
+    )
+    action = models.CharField(_("action"), max_length=24, choices=ReviewAction.choices)
+    customer = models.ForeignKey(
+        "crm.Customer",
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    # The owner at the time of the run (for an over-cap anomaly: the rep).
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # The rep's team at the time of the run: what a manager's scope is matched against.
+    team = models.ForeignKey(
+        "crm.Team",
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    rule = models.CharField(_("rule"), max_length=32, blank=True)
+    returns_at = models.DateTimeField(_("protection ends"), null=True, blank=True)
+    detail = models.CharField(_("detail"), max_length=300, blank=True)
+    event = models.ForeignKey(
+        OwnershipEvent,
+        verbose_name=_("ledger event"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("ownership review outcome")
+        verbose_name_plural = _("ownership review outcomes")
+        ordering = ["run_id", "id"]
+        constraints = [
+            # A run recycles or warns a customer at most once.
+            models.UniqueConstraint(
+                fields=["run", "action", "customer"],
+                condition=Q(action__in=["recycled", "warned"]),
+                name="review_outcome_once_per_run",
+            ),
+        ]
+        indexes = [
+            # A run's page: WHERE run_id = %s AND action = %s.
+            models.Index(fields=["run", "action"], name="review_outcome_run_action"),
+            # "What did my teams lose": WHERE team_id IN (...) AND action = %s ORDER BY run DESC.
+            models.Index(fields=["team", "action", "-run"], name="review_outcome_team"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} {self.action} {self.customer_id or self.rep_id}"

@@ -139,3 +139,31 @@ def share_candidates(owner: User) -> QuerySet[User]:
         .exclude(pk=owner.pk)
         .order_by("display_name", "username")
     )
+
+
+def effective_policies(
+    team_ids: list[int | None] | set[int | None],
+) -> dict[int | None, PolicyValues]:
+    """`effective_policy` of many teams at once (key None: a user without a team).
+
+    Two queries whatever the count (every team and every policy: both small tables), for
+    pages that show the holding cap of a whole team's reps side by side.
+    """
+    teams = {team.pk: team for team in Team.objects.only("pk", "name", "parent_id")}
+    rows = {row.team_id: row for row in PoolPolicy.objects.all()}
+    default_row = rows.get(None) or global_policy()
+    default = PolicyValues.from_policy(default_row, _("global default"))
+    result: dict[int | None, PolicyValues] = {None: default}
+    for team_id in set(team_ids):
+        node = teams.get(team_id) if team_id is not None else None
+        seen: set[int] = set()
+        found = default
+        while node is not None and node.pk not in seen:
+            seen.add(node.pk)
+            if node.pk in rows:
+                level = _("team %(team)s") % {"team": node.name}
+                found = PolicyValues.from_policy(rows[node.pk], level)
+                break
+            node = teams.get(node.parent_id) if node.parent_id is not None else None
+        result[team_id] = found
+    return result

@@ -530,6 +530,94 @@ def ownership_recycle(
     )
 
 
+RecycleDecision = Callable[[Customer], "tuple[str, str] | None"]
+
+
+@transaction.atomic
+def ownership_recycle_many(
+    *,
+    customer_ids: Iterable[int],
+    decide: RecycleDecision,
+    cause: models.Model | None = None,
+    now: datetime,
+) -> dict[int, OwnershipEvent]:
+    """The set-based form of `ownership_recycle`, for the periodic review: the same change
+    (one `recycled` ledger event chained to the customer's previous one, owner fields
+    cleared, owner-dependent grants revoked, by the system) for a batch of customers in one
+    transaction and a handful of statements whatever the batch size.
+
+    The rows are locked in id order; `decide(customer)` then re-checks each locked row and
+    returns (reason, cause label), or None to leave the customer alone (no longer due,
+    already in the pool). Merged records are never recycled. Returns the events by customer.
+    """
+    locked = list(
+        Customer.objects.select_for_update(of=("self",))
+        .filter(pk__in=list(customer_ids), owner__isnull=False, merged_into__isnull=True)
+        .order_by("pk")
+    )
+    decided = [(customer, decide(customer)) for customer in locked]
+    chosen = [(customer, answer) for customer, answer in decided if answer is not None]
+    if not chosen:
+        return {}
+    # The rows are locked, so no other event of these customers can be appended meanwhile.
+    tips: dict[int, tuple[int, str]] = {
+        customer_id: (sequence, hash_)
+        for customer_id, sequence, hash_ in OwnershipEvent.objects.filter(
+            customer_id__in=[customer.pk for customer, _answer in chosen]
+        )
+        .order_by("customer_id", "-sequence")
+        .distinct("customer_id")
+        .values_list("customer_id", "sequence", "hash")
+    }
+    cause_type = ContentType.objects.get_for_model(cause) if cause is not None else None
+    cause_id = cause.pk if cause is not None else None
+    events = []
+    for customer, (reason, cause_label) in chosen:
+        sequence, prev_hash = tips.get(customer.pk, (0, ""))
+        label = (cause_label or (f"{cause._meta.label_lower}:{cause.pk}" if cause else ""))[:200]
+        events.append(
+            OwnershipEvent(
+                customer_id=customer.pk,
+                sequence=sequence + 1,
+                from_owner_id=customer.owner_id,
+                to_owner=None,
+                kind=EventKind.RECYCLED,
+                reason=reason,
+                actor=None,
+                cause_type=cause_type,
+                cause_id=cause_id,
+                cause_label=label,
+                occurred_at=now,
+                prev_hash=prev_hash,
+                hash=event_hash(
+                    customer_id=customer.pk,
+                    sequence=sequence + 1,
+                    from_owner_id=customer.owner_id,
+                    to_owner_id=None,
+                    kind=EventKind.RECYCLED,
+                    reason=reason,
+                    actor_id=None,
+                    cause_type_id=cause_type.pk if cause_type else None,
+                    cause_id=cause_id,
+                    cause_label=label,
+                    occurred_at=now,
+                    prev_hash=prev_hash,
+                ),
+            )
+        )
+    OwnershipEvent.objects.bulk_create(events)
+    ids = [customer.pk for customer, _answer in chosen]
+    Customer.objects.filter(pk__in=ids).update(
+        owner=None, owned_since=None, clock_started_at=None, updated_at=now
+    )
+    from crm.models import CustomerUserObjectPermission
+
+    CustomerUserObjectPermission.objects.filter(
+        content_object_id__in=ids, permission__codename="view_shared_customer"
+    ).delete()
+    return {event.customer_id: event for event in events}
+
+
 # --- grants: the exceptions to ownership -------------------------------------------------
 
 
@@ -556,3 +644,175 @@ def customer_unshare(*, actor: User, customer: Customer, colleague: User) -> Non
         if locked.owner_id != actor.pk:
             raise NotTheOwner(_("Only the owner can share this customer."))
         remove_perm("crm.view_shared_customer", colleague, locked)
+
+
+def ownership_hand_over_from(
+    *,
+    actor: User | None,
+    customer: Customer,
+    to_rep: User,
+    from_owner: User,
+    reason: str,
+    cause: Any = None,
+) -> OwnershipEvent:
+    """`ownership_hand_over`, but only while `from_owner` still owns the customer (checked
+    under the customer's row lock; otherwise OwnershipError and nothing moves): a departure
+    handover task was planned for the leaving owner's customer."""
+    return _move_to_rep(
+        actor=actor,
+        customer=customer,
+        to_rep=to_rep,
+        kind=EventKind.HANDED_OVER,
+        reason=reason,
+        cause=cause,
+        expect_owner=True,
+        expected_owner=from_owner,
+        enforce_cap=False,
+    )
+
+
+def ownership_merge(
+    *, actor: User | None, customer: Customer, into: Customer, reason: str, cause: Any = None
+) -> OwnershipEvent:
+    """A record merged into another one (a committee ruling) leaves ownership: one `merged`
+    event on the merged record's own ledger (its owner, if any, to nobody), so both ledgers
+    stay whole. The survivor's owner is ruled separately (`ownership_rule`)."""
+    return _change_owner(
+        customer_id=customer.pk,
+        to_owner=None,
+        kind=EventKind.MERGED,
+        reason=reason,
+        actor=actor,
+        cause=cause,
+        cause_label=_("merged into #%(id)s %(name)s") % {"id": into.pk, "name": into},
+    )
+
+
+@dataclass(frozen=True)
+class HandOverMove:
+    """One customer of a handover batch: from its (expected) leaving owner to a successor."""
+
+    customer_id: int
+    to_rep: User
+    from_owner: User
+    reason: str
+    cause: models.Model | None = None
+
+
+@dataclass
+class HandOverBatch:
+    events: dict[int, OwnershipEvent] = field(default_factory=dict)  # by customer id
+    refused: dict[int, str] = field(default_factory=dict)  # by customer id: why not moved
+
+
+def ownership_hand_over_many(
+    *, actor: User | None, moves: Iterable[HandOverMove], now: datetime | None = None
+) -> HandOverBatch:
+    """`ownership_hand_over_from` for a bounded batch (a departure's plan or last day), with
+    a constant number of queries per batch instead of a dozen per customer.
+
+    The same rules and the same trail as the one-by-one writer: successors locked (in id
+    order, so two batches never deadlock) and checked eligible and not departing (else
+    OwnerNotEligible and nothing moves); customers locked (id order); a customer whose owner
+    is no longer the expected one, or that was merged, is refused alone (in `refused`); one
+    hash-chained `handed_over` ledger event per moved customer; owner fields set and the
+    clock restarted; owner-dependent shares revoked. One transaction."""
+    from crm.models import CustomerUserObjectPermission
+
+    now = now or timezone.now()
+    wanted = sorted(moves, key=lambda move: move.customer_id)
+    if len({move.customer_id for move in wanted}) != len(wanted):
+        raise OwnershipError("A customer appears twice in one handover batch.")
+    result = HandOverBatch()
+    if not wanted:
+        return result
+    with transaction.atomic():
+        rep_ids = sorted({move.to_rep.pk for move in wanted})
+        reps = {
+            rep.pk: rep
+            for rep in User.objects.select_for_update().filter(pk__in=rep_ids).order_by("pk")
+        }
+        for rep in reps.values():
+            check_eligible_owner(rep)
+            check_not_departing(rep)
+        ids = [move.customer_id for move in wanted]
+        customers = {
+            customer.pk: customer
+            for customer in Customer.objects.select_for_update(of=("self",))
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .only("pk", "owner_id", "merged_into_id", "display_name")
+        }
+        # Each customer's chain tip (the rows are locked: no event can be appended meanwhile).
+        tips = {
+            customer_id: (sequence, hash_)
+            for customer_id, sequence, hash_ in OwnershipEvent.objects.filter(customer_id__in=ids)
+            .order_by("customer_id", "-sequence")
+            .distinct("customer_id")
+            .values_list("customer_id", "sequence", "hash")
+        }
+        events: list[OwnershipEvent] = []
+        moved_to: dict[int, list[int]] = {}
+        for move in wanted:
+            customer = customers[move.customer_id]
+            to_rep = reps[move.to_rep.pk]
+            if customer.merged_into_id is not None:
+                result.refused[customer.pk] = _("This customer record was merged into another one.")
+                continue
+            if customer.owner_id != move.from_owner.pk:
+                result.refused[customer.pk] = _(
+                    "The owner of %(customer)s changed meanwhile; nothing was moved."
+                ) % {"customer": customer}
+                continue
+            if customer.owner_id == to_rep.pk:
+                result.refused[customer.pk] = _("%(name)s already owns this customer.") % {
+                    "name": to_rep
+                }
+                continue
+            sequence, prev_hash = tips.get(customer.pk, (0, ""))
+            cause = move.cause
+            cause_type = ContentType.objects.get_for_model(cause) if cause is not None else None
+            cause_id = cause.pk if cause is not None else None
+            cause_label = f"{cause._meta.label_lower}:{cause.pk}"[:200] if cause is not None else ""
+            event = OwnershipEvent(
+                customer_id=customer.pk,
+                sequence=sequence + 1,
+                from_owner_id=customer.owner_id,
+                to_owner=to_rep,
+                kind=EventKind.HANDED_OVER,
+                reason=move.reason,
+                actor=actor,
+                cause_type=cause_type,
+                cause_id=cause_id,
+                cause_label=cause_label,
+                occurred_at=now,
+                prev_hash=prev_hash,
+            )
+            event.hash = event_hash(
+                customer_id=customer.pk,
+                sequence=sequence + 1,
+                from_owner_id=customer.owner_id,
+                to_owner_id=to_rep.pk,
+                kind=EventKind.HANDED_OVER,
+                reason=move.reason,
+                actor_id=actor.pk if actor else None,
+                cause_type_id=cause_type.pk if cause_type else None,
+                cause_id=cause_id,
+                cause_label=cause_label,
+                occurred_at=now,
+                prev_hash=prev_hash,
+            )
+            events.append(event)
+            moved_to.setdefault(to_rep.pk, []).append(customer.pk)
+        OwnershipEvent.objects.bulk_create(events, batch_size=1000)
+        for rep_id, customer_ids in moved_to.items():
+            # HANDED_OVER restarts the ownership clock, as in _change_owner.
+            Customer.objects.filter(pk__in=customer_ids).update(
+                owner=reps[rep_id], owned_since=now, clock_started_at=now, updated_at=now
+            )
+        moved_ids = [event.customer_id for event in events]
+        CustomerUserObjectPermission.objects.filter(
+            content_object_id__in=moved_ids, permission__codename="view_shared_customer"
+        ).delete()
+        result.events = {event.customer_id: event for event in events}
+    return result

@@ -50,12 +50,15 @@ def main() -> int:
         if entry.msgid_plural:
             text = table.get(entry.msgid)
             if text is None:
+                entry.msgstr_plural = {0: ""}
                 missing.append(entry.msgid)
                 continue
             entry.msgstr_plural = {0: text}
         elif entry.msgid in table:
             entry.msgstr = table[entry.msgid]
         else:
+            # Never ship msgmerge's fuzzy guess: it may carry other placeholders.
+            entry.msgstr = ""
             missing.append(entry.msgid)
     po.save()
     po.save_as_mofile(str(PO.with_suffix(".mo")))

@@ -75,8 +75,8 @@ def test_bell_shows_unread_count_and_pages_mark_read(client: Client, rep: User) 
         url="/pool/",
     )
     login(client, rep)
-    home = client.get("/").content.decode()
-    assert '<span class="badge text-bg-warning">2<span class="visually-hidden"> 未读' in home
+    badge = client.get(reverse("notification_badge")).content.decode()
+    assert '<span class="badge text-bg-warning">2<span class="visually-hidden"> 未读' in badge
     page = client.get(reverse("notification_list")).content.decode()
     assert "甲" in page and "乙" in page
     opened = Notification.objects.get(title="乙")

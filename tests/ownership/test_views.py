@@ -66,7 +66,9 @@ def test_other_rep_gets_404(client: Client, rep: User, second_rep: User) -> None
 def test_owner_shares_read_access_and_the_share_ends_with_the_ownership(
     client: Client, rep: User, second_rep: User
 ) -> None:
-    result = registration_submit(actor=rep, form=RegistrationForm(display_name="南京智联物流有限公司"))
+    result = registration_submit(
+        actor=rep, form=RegistrationForm(display_name="南京智联物流有限公司")
+    )
     customer = result.customer
     assert customer is not None
     detail = reverse("customer_detail", args=[customer.pk])
@@ -87,7 +89,9 @@ def test_owner_shares_read_access_and_the_share_ends_with_the_ownership(
 
 
 def test_only_the_owner_manages_sharing(client: Client, rep: User, second_rep: User) -> None:
-    result = registration_submit(actor=rep, form=RegistrationForm(display_name="南京智联物流有限公司"))
+    result = registration_submit(
+        actor=rep, form=RegistrationForm(display_name="南京智联物流有限公司")
+    )
     assert result.customer is not None
     login(client, second_rep)
     url = reverse("customer_sharing", args=[result.customer.pk])
