@@ -24,6 +24,7 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -40,8 +41,10 @@ if not settings.configured:
 from crm.identity.matcher import IdentityKeys, Match, keys_for, rank  # noqa: E402
 from crm.identity.normalize import is_too_short_for_fuzzy, to_pinyin  # noqa: E402
 
-DEFAULT_DATA = Path("/work/shared/data/identity-dev")
-DEFAULT_SCORER = Path("/work/shared/tools/score_identity.py")
+# The shared folder sits next to the repository (as in CI).
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+DEFAULT_DATA = SHARED / "data" / "identity-dev"
+DEFAULT_SCORER = SHARED / "tools" / "score_identity.py"
 TOP_N = 50
 
 
@@ -272,7 +275,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--scorer", type=Path, default=DEFAULT_SCORER)
-    parser.add_argument("--out", type=Path, default=Path("/tmp/identity_offline_eval.json"))
+    parser.add_argument(
+        "--out", type=Path, default=Path(tempfile.gettempdir()) / "identity_offline_eval.json"
+    )
     parser.add_argument("--misses", action="store_true", help="print every wrong answer")
     parser.add_argument(
         "--synthetic",

@@ -15,7 +15,8 @@ from crm.identity.credit import (
 )
 from crm.identity.phones import is_mobile, normalize_phone
 
-DEV_BASE = Path("/work/shared/data/identity-dev/base.csv")
+# The shared folder sits next to the repository (as in CI).
+DEV_BASE = Path(__file__).resolve().parents[4] / "shared" / "data" / "identity-dev" / "base.csv"
 
 
 @pytest.mark.parametrize(
