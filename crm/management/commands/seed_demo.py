@@ -49,7 +49,10 @@ class Command(BaseCommand):
                 team.save(update_fields=["manager"])
         # Each app that has demo data seeds it (crm knows no other app by name).
         reports = [f"{created} people"]
-        for config in apps.get_app_configs():
+        # The periodic jobs' demo (review run, funnel snapshot) reads what the workflow apps
+        # seeded, so apps whose demo runs jobs go last.
+        configs = sorted(apps.get_app_configs(), key=lambda c: c.name == "ownership")
+        for config in configs:
             if config.name == "crm" or importlib.util.find_spec(f"{config.name}.demo") is None:
                 continue
             module = importlib.import_module(f"{config.name}.demo")
