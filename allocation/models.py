@@ -251,6 +251,7 @@ class HistoryAction(models.TextChoices):
     WITHDRAWN = "withdrawn", _("Withdrawn")
     EXPIRED = "expired", _("Expired")
     APPLIED = "applied", _("Applied: owner changed")
+    MOVED = "moved", _("Moved to the surviving record of a merge")
 
 
 class RequestHistory(models.Model):

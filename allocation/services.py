@@ -910,3 +910,44 @@ def distribute_pool_customers(
                 (customer, _("%(customer)s is no longer in the pool.") % {"customer": customer})
             )
     return outcome
+
+
+def requests_follow_merge(
+    sender: object, *, merged: Customer, survivor: Customer, actor: User | None, **kwargs: object
+) -> int:
+    """A merge moves the merged record's open requests to the survivor (crm sends the
+    signal in the merge's transaction). Only one request may be open per customer: when the
+    survivor already has one, the merged record's request is withdrawn instead."""
+    now = timezone.now()
+    moved = 0
+    requests = ReassignmentRequest.objects.select_for_update().filter(
+        customer=merged, state__in=OPEN_STATES
+    )
+    for request in requests:
+        if ReassignmentRequest.objects.filter(customer=survivor, state__in=OPEN_STATES).exists():
+            request_transition(
+                request_id=request.pk,
+                to_state=RequestState.WITHDRAWN,
+                actor=actor,
+                comment=_(
+                    "Withdrawn: the customer was merged into %(name)s, "
+                    "which already has an open request."
+                )
+                % {"name": survivor},
+                now=now,
+            )
+            continue
+        request.customer = survivor
+        request.save(update_fields=["customer"])
+        RequestHistory.objects.create(
+            request=request,
+            from_state=request.state,
+            to_state=request.state,
+            action=HistoryAction.MOVED,
+            actor=actor,
+            comment=_("Moved from %(merged)s, merged into %(survivor)s.")
+            % {"merged": merged, "survivor": survivor},
+            at=now,
+        )
+        moved += 1
+    return moved

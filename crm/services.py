@@ -39,6 +39,7 @@ from crm.models import (
 )
 from crm.models import PossibleDuplicate as PossibleDuplicateRecord
 from crm.roles import GROUP_NAMES, STAFF_ROLES
+from crm.signals import customer_merged
 
 
 class UserError(DomainError):
@@ -676,6 +677,8 @@ def customer_merge(
         raise MergeRefused(
             _("The merged record's identity keys clash with a third customer; nothing was merged.")
         ) from error
+    # Workflow apps move what hangs on the merged record (e.g. open reassignment requests).
+    customer_merged.send(sender=Customer, merged=source, survivor=target, actor=actor)
     return MergeResult(
         survivor=target,
         merged=source,

@@ -12,8 +12,8 @@ class DisputesConfig(AppConfig):
         # provides the hook (see disputes.selectors.customer_ids_under_dispute).
         from ownership.review import anomalies
 
-        register = getattr(anomalies, "register_recycle_exemption", None)
-        if register is not None:
-            from disputes.selectors import customer_ids_under_dispute
+        from disputes.selectors import customer_ids_under_dispute, overdue_anomalies
+        from ownership.models import ReviewAction
 
-            register("disputes", customer_ids_under_dispute)
+        anomalies.register_recycle_exemption("disputes", customer_ids_under_dispute)
+        anomalies.register_anomaly_source(ReviewAction.DISPUTE_OVERDUE, overdue_anomalies)

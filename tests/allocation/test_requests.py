@@ -454,3 +454,37 @@ def test_everyone_involved_is_told_once_by_bell_and_mail(
     with django_capture_on_commit_callbacks(execute=True):
         request_transition(request_id=request.pk, to_state="applied", actor=manager)
     assert mail.outbox == []
+
+
+def test_a_merge_moves_the_open_request_to_the_surviving_record(
+    owned: Customer, rep: User, second_rep: User
+) -> None:
+    from crm import services as crm_services
+    from tests.factories import CustomerFactory
+
+    survivor = CustomerFactory(owner=rep)
+    request = services.request_ask(
+        actor=second_rep, customer=owned, reason="我先联系", evidence="通话记录"
+    )
+    crm_services.customer_merge(actor=None, merged=owned, survivor=survivor)
+    request.refresh_from_db()
+    assert request.customer == survivor
+    assert request.state == RequestState.PENDING
+    moved = RequestHistory.objects.filter(request=request).order_by("-at", "-id").first()
+    assert moved is not None and moved.action == HistoryAction.MOVED
+
+
+def test_a_merge_withdraws_the_request_when_the_survivor_has_one(
+    owned: Customer, rep: User, second_rep: User, manager: User
+) -> None:
+    from crm import services as crm_services
+    from tests.factories import CustomerFactory
+
+    survivor = CustomerFactory(owner=rep)
+    kept = services.request_ask(actor=second_rep, customer=survivor, reason="甲", evidence="电话")
+    dropped = services.request_ask(actor=second_rep, customer=owned, reason="乙", evidence="拜访")
+    crm_services.customer_merge(actor=None, merged=owned, survivor=survivor)
+    dropped.refresh_from_db()
+    kept.refresh_from_db()
+    assert dropped.state == RequestState.WITHDRAWN and dropped.customer == owned
+    assert kept.state == RequestState.PENDING

@@ -227,3 +227,25 @@ def test_refreshing_the_dossier_picks_up_new_facts(
     refreshed = services.dispute_refresh_dossier(actor=None, dispute=first_contact_case)
     (follow_up,) = refreshed.dossier["records"][0]["follow_ups"]
     assert follow_up["summary"] == "电话确认需求" and follow_up["by"]["name"] == str(rep)
+
+
+def test_the_review_neither_recycles_nor_warns_a_customer_under_dispute(
+    first_contact_case: Dispute, contested: Customer, rep: User
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ownership.review.run import review_run
+
+    # The contested customer's clock ran out long ago (set-up through the database).
+    Customer.objects.filter(pk=contested.pk).update(
+        clock_started_at=timezone.now() - timedelta(days=400), last_follow_up_at=None
+    )
+    review_run()
+    contested.refresh_from_db()
+    assert contested.owner == rep
+    services.dispute_withdraw(actor=first_contact_case.claimant, dispute=first_contact_case)
+    review_run()
+    contested.refresh_from_db()
+    assert contested.owner is None
