@@ -8,12 +8,11 @@ class DisputesConfig(AppConfig):
 
     def ready(self) -> None:
         # The periodic review (ownership) never imports this app; it offers hooks instead.
-        # Customers under dispute must not be recycled: register the subquery if the review
-        # provides the hook (see disputes.selectors.customer_ids_under_dispute).
-        from ownership.review import anomalies
-
+        # Customers under dispute are neither recycled nor warned, and overdue cases are
+        # listed among the review's anomalies.
         from disputes.selectors import customer_ids_under_dispute, overdue_anomalies
         from ownership.models import ReviewAction
+        from ownership.review import anomalies
 
         anomalies.register_recycle_exemption("disputes", customer_ids_under_dispute)
         anomalies.register_anomaly_source(ReviewAction.DISPUTE_OVERDUE, overdue_anomalies)
