@@ -215,7 +215,7 @@ if PRODUCTION:
 # --- Guishu ------------------------------------------------------------------------------
 SITE_NAME = _("Guishu")
 # Absolute links in e-mails.
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_URL = env_str("SITE_URL", f"http://127.0.0.1:{env_int('PORT', 8000)}").rstrip("/")
 # Workflow settings (see README, "Configuration").
 REASSIGNMENT_REQUEST_EXPIRY_DAYS = env_int("REASSIGNMENT_REQUEST_EXPIRY_DAYS", 14)
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20 * 1024 * 1024)
