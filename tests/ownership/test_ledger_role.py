@@ -42,10 +42,13 @@ def test_the_application_role_cannot_change_the_ledger(
 ) -> None:
     customer = crm_services.customer_create(actor=rep, display_name="南京智联物流有限公司")
     ownership_register(actor=rep, customer=customer)
-    with pytest.raises(DatabaseError, match="permission denied"):
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL ROLE {app_role}")
-            cursor.execute(statement)
+    with (
+        pytest.raises(DatabaseError, match="permission denied"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"SET LOCAL ROLE {app_role}")
+        cursor.execute(statement)
 
 
 def test_the_application_role_can_read_the_ledger(app_role: str) -> None:
