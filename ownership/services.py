@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from crm.errors import DomainError
 from crm.models import Customer, EmploymentState, FunnelStage, Role, User
 from ownership.clock import PolicyValues
-from ownership.ledger import event_hash
+from ownership.ledger import hash_of
 from ownership.models import EventKind, OwnershipEvent
 from ownership.selectors import policy_for_owner
 
@@ -171,6 +171,44 @@ def check_cooldown(customer: Customer, user: User, policy: PolicyValues, now: da
 # --- the core ------------------------------------------------------------------------------
 
 
+def _new_event(
+    *,
+    customer_id: int,
+    tip: tuple[int, str] | None,
+    from_owner_id: int | None,
+    to_owner_id: int | None,
+    kind: str,
+    reason: str,
+    actor_id: int | None,
+    cause: models.Model | None,
+    cause_label: str,
+    now: datetime,
+) -> OwnershipEvent:
+    """An unsaved ledger event after the chain's `tip` (sequence, hash), hash included.
+
+    The one place an event is built: the single writer and its set-based variants (recycle
+    and handover batches) all chain and hash the same way."""
+    sequence, prev_hash = (tip[0] + 1, tip[1]) if tip else (1, "")
+    if not cause_label and cause is not None:
+        cause_label = f"{cause._meta.label_lower}:{cause.pk}"
+    event = OwnershipEvent(
+        customer_id=customer_id,
+        sequence=sequence,
+        from_owner_id=from_owner_id,
+        to_owner_id=to_owner_id,
+        kind=kind,
+        reason=reason,
+        actor_id=actor_id,
+        cause_type=ContentType.objects.get_for_model(cause) if cause is not None else None,
+        cause_id=cause.pk if cause is not None else None,
+        cause_label=cause_label[:200],
+        occurred_at=now,
+        prev_hash=prev_hash,
+    )
+    event.hash = hash_of(event)
+    return event
+
+
 def _append_event(
     *,
     customer: Customer,
@@ -191,38 +229,17 @@ def _append_event(
         .values_list("sequence", "hash")
         .first()
     )
-    sequence, prev_hash = (tip[0] + 1, tip[1]) if tip else (1, "")
-    cause_type = ContentType.objects.get_for_model(cause) if cause is not None else None
-    cause_id = cause.pk if cause is not None else None
-    if not cause_label and cause is not None:
-        cause_label = f"{cause._meta.label_lower}:{cause.pk}"
-    event = OwnershipEvent(
-        customer=customer,
-        sequence=sequence,
-        from_owner=from_owner,
-        to_owner=to_owner,
-        kind=kind,
-        reason=reason,
-        actor=actor,
-        cause_type=cause_type,
-        cause_id=cause_id,
-        cause_label=cause_label[:200],
-        occurred_at=now,
-        prev_hash=prev_hash,
-    )
-    event.hash = event_hash(
+    event = _new_event(
         customer_id=customer.pk,
-        sequence=sequence,
+        tip=tip,
         from_owner_id=from_owner.pk if from_owner else None,
         to_owner_id=to_owner.pk if to_owner else None,
         kind=kind,
         reason=reason,
         actor_id=actor.pk if actor else None,
-        cause_type_id=cause_type.pk if cause_type else None,
-        cause_id=cause_id,
-        cause_label=event.cause_label,
-        occurred_at=now,
-        prev_hash=prev_hash,
+        cause=cause,
+        cause_label=cause_label,
+        now=now,
     )
     event.save(force_insert=True)
     return event
@@ -569,42 +586,21 @@ def ownership_recycle_many(
         .distinct("customer_id")
         .values_list("customer_id", "sequence", "hash")
     }
-    cause_type = ContentType.objects.get_for_model(cause) if cause is not None else None
-    cause_id = cause.pk if cause is not None else None
-    events = []
-    for customer, (reason, cause_label) in chosen:
-        sequence, prev_hash = tips.get(customer.pk, (0, ""))
-        label = (cause_label or (f"{cause._meta.label_lower}:{cause.pk}" if cause else ""))[:200]
-        events.append(
-            OwnershipEvent(
-                customer_id=customer.pk,
-                sequence=sequence + 1,
-                from_owner_id=customer.owner_id,
-                to_owner=None,
-                kind=EventKind.RECYCLED,
-                reason=reason,
-                actor=None,
-                cause_type=cause_type,
-                cause_id=cause_id,
-                cause_label=label,
-                occurred_at=now,
-                prev_hash=prev_hash,
-                hash=event_hash(
-                    customer_id=customer.pk,
-                    sequence=sequence + 1,
-                    from_owner_id=customer.owner_id,
-                    to_owner_id=None,
-                    kind=EventKind.RECYCLED,
-                    reason=reason,
-                    actor_id=None,
-                    cause_type_id=cause_type.pk if cause_type else None,
-                    cause_id=cause_id,
-                    cause_label=label,
-                    occurred_at=now,
-                    prev_hash=prev_hash,
-                ),
-            )
+    events = [
+        _new_event(
+            customer_id=customer.pk,
+            tip=tips.get(customer.pk),
+            from_owner_id=customer.owner_id,
+            to_owner_id=None,
+            kind=EventKind.RECYCLED,
+            reason=reason,
+            actor_id=None,
+            cause=cause,
+            cause_label=cause_label,
+            now=now,
         )
+        for customer, (reason, cause_label) in chosen
+    ]
     OwnershipEvent.objects.bulk_create(events)
     ids = [customer.pk for customer, _answer in chosen]
     Customer.objects.filter(pk__in=ids).update(
@@ -769,38 +765,17 @@ def ownership_hand_over_many(
                     "name": to_rep
                 }
                 continue
-            sequence, prev_hash = tips.get(customer.pk, (0, ""))
-            cause = move.cause
-            cause_type = ContentType.objects.get_for_model(cause) if cause is not None else None
-            cause_id = cause.pk if cause is not None else None
-            cause_label = f"{cause._meta.label_lower}:{cause.pk}"[:200] if cause is not None else ""
-            event = OwnershipEvent(
+            event = _new_event(
                 customer_id=customer.pk,
-                sequence=sequence + 1,
-                from_owner_id=customer.owner_id,
-                to_owner=to_rep,
-                kind=EventKind.HANDED_OVER,
-                reason=move.reason,
-                actor=actor,
-                cause_type=cause_type,
-                cause_id=cause_id,
-                cause_label=cause_label,
-                occurred_at=now,
-                prev_hash=prev_hash,
-            )
-            event.hash = event_hash(
-                customer_id=customer.pk,
-                sequence=sequence + 1,
+                tip=tips.get(customer.pk),
                 from_owner_id=customer.owner_id,
                 to_owner_id=to_rep.pk,
                 kind=EventKind.HANDED_OVER,
                 reason=move.reason,
                 actor_id=actor.pk if actor else None,
-                cause_type_id=cause_type.pk if cause_type else None,
-                cause_id=cause_id,
-                cause_label=cause_label,
-                occurred_at=now,
-                prev_hash=prev_hash,
+                cause=move.cause,
+                cause_label="",
+                now=now,
             )
             events.append(event)
             moved_to.setdefault(to_rep.pk, []).append(customer.pk)
