@@ -44,7 +44,7 @@ def _people(tag: str) -> tuple[Any, Any, list[Any]]:
     from crm.models import Role
     from ownership.models import PoolPolicy
 
-    PoolPolicy.objects.filter(team__isnull=True).update(max_owned=100_000, warning_days=1)
+    PoolPolicy.objects.filter(team__isnull=True, territory__isnull=True).update(max_owned=100_000, warning_days=1)
     team = services.team_create(actor=None, name=f"交接压测{tag}")
     manager = services.user_create(
         actor=None, username=f"hb_mgr_{tag}", password="x", role=Role.MANAGER, team=team

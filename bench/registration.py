@@ -65,7 +65,7 @@ def _reps(count: int) -> list[object]:
     from crm.models import Role, Team, User
     from ownership.models import PoolPolicy
 
-    PoolPolicy.objects.filter(team__isnull=True).update(max_owned=1_000_000)
+    PoolPolicy.objects.filter(team__isnull=True, territory__isnull=True).update(max_owned=1_000_000)
     team, _ = Team.objects.get_or_create(name="压测团队")
     reps = []
     for index in range(count):

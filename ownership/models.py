@@ -6,6 +6,7 @@ import pgtrigger
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -139,6 +140,17 @@ class PoolPolicy(models.Model):
         related_name="pool_policy",
         help_text=_("Empty: the global default for every team without its own policy."),
     )
+    # A territory's own clock parameters override its customers' owners' team and the
+    # global default (caps stay with the rep: they come from the team or the default).
+    territory = models.OneToOneField(
+        "ownership.Territory",
+        verbose_name=_("territory"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="pool_policy",
+        help_text=_("Set for a territory's own clock; leave the team empty then."),
+    )
     max_owned = models.PositiveIntegerField(
         _("holding cap"), default=50, validators=[MinValueValidator(1)]
     )
@@ -167,9 +179,13 @@ class PoolPolicy(models.Model):
             # Exactly one global default (team IS NULL).
             models.UniqueConstraint(
                 fields=["team"],
-                condition=Q(team__isnull=True),
+                condition=Q(team__isnull=True, territory__isnull=True),
                 name="pool_policy_one_global",
                 nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=Q(team__isnull=True) | Q(territory__isnull=True),
+                name="pool_policy_team_or_territory",
             ),
             models.CheckConstraint(
                 condition=Q(warning_days__lt=models.F("days_without_follow_up")),
@@ -182,6 +198,8 @@ class PoolPolicy(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.territory_id:
+            return str(_("Territory %(name)s") % {"name": self.territory})
         return str(self.team) if self.team_id else str(_("Global default"))
 
 
@@ -318,3 +336,240 @@ class ReviewOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id} {self.action} {self.customer_id or self.rep_id}"
+
+
+# --- Territories and ownership rules (ownership.territories) -------------------------------
+
+
+class RuleSetStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    ACTIVE = "active", _("Active")
+    RETIRED = "retired", _("Retired")
+
+
+class RuleSet(models.Model):
+    """One version of the territory model. Exactly one is active at a time; drafts are
+    edited and simulated, then activated (which retires the previous one)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    status = models.CharField(
+        _("status"), max_length=8, choices=RuleSetStatus.choices, default=RuleSetStatus.DRAFT
+    )
+    # Customers no territory matches: this team's pool, or the national pool when empty.
+    default_team = models.ForeignKey(
+        "crm.Team",
+        verbose_name=_("default team"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("Customers that no territory matches. Empty: the national pool."),
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("territory rule set")
+        verbose_name_plural = _("territory rule sets")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=Q(status="active"),
+                name="rule_set_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_status_display()})"
+
+    @property
+    def editable(self) -> bool:
+        return self.status == RuleSetStatus.DRAFT
+
+
+class RuleSetActivation(models.Model):
+    """The record of one activation: who, when, which set it replaced, what it recomputed."""
+
+    rule_set = models.ForeignKey(
+        RuleSet, verbose_name=_("rule set"), on_delete=models.PROTECT, related_name="activations"
+    )
+    previous = models.ForeignKey(
+        RuleSet,
+        verbose_name=_("replaced rule set"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("activated by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    activated_at = models.DateTimeField(_("activated at"))
+    customers_resolved = models.PositiveIntegerField(_("customers resolved"), default=0)
+    customers_changed = models.PositiveIntegerField(
+        _("customers whose territory changed"), default=0
+    )
+
+    class Meta:
+        verbose_name = _("rule set activation")
+        verbose_name_plural = _("rule set activations")
+        ordering = ["-activated_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.rule_set} @ {timezone.localtime(self.activated_at):%Y-%m-%d %H:%M}"
+
+
+class OutOfTerritoryPolicy(models.TextChoices):
+    INHERIT = "", _("As the parent territory (allow at the top)")
+    ALLOW = "allow", _("Allow: the registering rep owns it")
+    APPROVAL = "approval", _("Require approval by a manager of the responsible team")
+    ROUTE = "route", _("Route to the responsible team's pool")
+
+
+class Territory(models.Model):
+    """A node of the territory tree with its criteria. Empty criteria are inherited from the
+    parent; a child may only narrow them. Lower priority numbers are decided first."""
+
+    rule_set = models.ForeignKey(
+        RuleSet, verbose_name=_("rule set"), on_delete=models.CASCADE, related_name="territories"
+    )
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("parent territory"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="children",
+    )
+    name = models.CharField(_("name"), max_length=100)
+    priority = models.PositiveIntegerField(
+        _("priority"),
+        default=100,
+        help_text=_("Lower numbers win when territories in different branches both match."),
+    )
+    # GB/T 2260 codes in their short form (11, 1101, 110108): a code matches everything
+    # under it.
+    division_codes = ArrayField(
+        models.CharField(max_length=6),
+        verbose_name=_("administrative divisions"),
+        default=list,
+        blank=True,
+    )
+    industries = models.ManyToManyField(
+        "crm.Industry", verbose_name=_("industries"), blank=True, related_name="+"
+    )
+    size_bands = ArrayField(
+        models.CharField(max_length=16), verbose_name=_("sizes"), default=list, blank=True
+    )
+    value_tiers = ArrayField(
+        models.CharField(max_length=1), verbose_name=_("value tiers"), default=list, blank=True
+    )
+    teams = models.ManyToManyField(
+        "crm.Team", verbose_name=_("responsible teams"), blank=True, related_name="territories"
+    )
+    out_of_territory = models.CharField(
+        _("registration by other teams"),
+        max_length=8,
+        choices=OutOfTerritoryPolicy.choices,
+        default=OutOfTerritoryPolicy.INHERIT,
+        blank=True,
+    )
+
+    class Meta:
+        verbose_name = _("territory")
+        verbose_name_plural = _("territories")
+        ordering = ["rule_set_id", "priority", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule_set", "parent", "name"],
+                name="territory_name_once_per_parent",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=~Q(parent=models.F("id")), name="territory_not_its_own_parent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerTerritory(models.Model):
+    """Which territory a customer lies in under the active rule set (None: no territory
+    matched, the rule set's default applies). Kept beside the customer row so that a
+    rule-set activation rewrites this narrow table, not the wide, heavily indexed customer
+    table."""
+
+    customer = models.OneToOneField(
+        "crm.Customer",
+        verbose_name=_("customer"),
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="territory_record",
+    )
+    rule_set = models.ForeignKey(
+        RuleSet, verbose_name=_("rule set"), on_delete=models.PROTECT, related_name="+"
+    )
+    territory = models.ForeignKey(
+        Territory,
+        verbose_name=_("territory"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="customer_records",
+    )
+    resolved_at = models.DateTimeField(_("resolved at"))
+    # Kept with its owner outside the owner's team on purpose: realignment leaves it alone
+    # until the exception is cleared.
+    realignment_exception = models.BooleanField(_("realignment exception"), default=False)
+    exception_reason = models.CharField(_("exception reason"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("customer territory")
+        verbose_name_plural = _("customer territories")
+        indexes = [models.Index(fields=["territory"], name="customer_territory_territory")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} → {self.territory_id}"
+
+
+class Realignment(models.Model):
+    """An applied realignment: what the administrator chose per group, and what moved."""
+
+    rule_set = models.ForeignKey(
+        RuleSet, verbose_name=_("rule set"), on_delete=models.PROTECT, related_name="realignments"
+    )
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("applied by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    applied_at = models.DateTimeField(_("applied at"))
+    # [{"owner_team": id, "territory": id, "choice": "keep"|"pool"|"allocate", "rep": id,
+    #   "customers": [ids]}]
+    decisions = models.JSONField(_("decisions"), default=list)
+    counts = models.JSONField(_("counts"), default=dict)
+
+    class Meta:
+        verbose_name = _("realignment")
+        verbose_name_plural = _("realignments")
+        ordering = ["-applied_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.rule_set} @ {timezone.localtime(self.applied_at):%Y-%m-%d %H:%M}"

@@ -14,10 +14,10 @@ from ownership.models import EventKind, OwnershipEvent, PoolPolicy
 
 
 def global_policy() -> PoolPolicy:
-    policy = PoolPolicy.objects.filter(team__isnull=True).first()
+    policy = PoolPolicy.objects.filter(team__isnull=True, territory__isnull=True).first()
     if policy is None:
         # The migration creates it; a deleted default comes back with the model's defaults.
-        policy, _created = PoolPolicy.objects.get_or_create(team=None)
+        policy, _created = PoolPolicy.objects.get_or_create(team=None, territory=None)
     return policy
 
 
@@ -150,7 +150,7 @@ def effective_policies(
     pages that show the holding cap of a whole team's reps side by side.
     """
     teams = {team.pk: team for team in Team.objects.only("pk", "name", "parent_id")}
-    rows = {row.team_id: row for row in PoolPolicy.objects.all()}
+    rows = {row.team_id: row for row in PoolPolicy.objects.filter(territory__isnull=True)}
     default_row = rows.get(None) or global_policy()
     default = PolicyValues.from_policy(default_row, _("global default"))
     result: dict[int | None, PolicyValues] = {None: default}

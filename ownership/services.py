@@ -323,14 +323,17 @@ def ownership_register(
     evidence: str = "",
     cause: models.Model | None = None,
     at: datetime | None = None,
+    owner: User | None = None,
 ) -> OwnershipEvent:
     """First entry (报备): the registering rep becomes the owner of a new customer.
 
     `at` records an earlier registration time when history is brought in from another
-    system (and for demo data); the ledger keeps it as the precedence time.
+    system (and for demo data); the ledger keeps it as the precedence time. `owner` is the
+    registering rep when someone else completes the registration (a manager approving an
+    out-of-territory registration); by default the actor registers for themself.
     """
     with transaction.atomic():
-        rep = _lock_rep(actor)
+        rep = _lock_rep(owner or actor)
         check_eligible_owner(rep)
         check_not_departing(rep)
         policy = policy_for_owner(rep)
@@ -406,6 +409,65 @@ def ownership_release(*, actor: User, customer: Customer, reason: str) -> Owners
         reason=reason.strip(),
         actor=actor,
         checks=[_owned_by(actor)],
+    )
+
+
+def ownership_pool_entry(
+    *, actor: User | None, customer: Customer, reason: str, cause: Any = None
+) -> OwnershipEvent:
+    """Record that a never-owned customer entered a pool (a registration routed to the
+    responsible team's pool, or refused by its manager): the ledger says why it is there."""
+    return _change_owner(
+        customer_id=customer.pk,
+        to_owner=None,
+        kind=EventKind.RELEASED,
+        reason=reason,
+        actor=actor,
+        cause=cause,
+        checks=[_in_pool],
+    )
+
+
+def ownership_realign(
+    *,
+    actor: User,
+    customer: Customer,
+    expected_owner: User | None,
+    to_rep: User | None,
+    reason: str,
+    cause: Any = None,
+) -> OwnershipEvent:
+    """A realignment chosen by an administrator: to the responsible team's pool, or to a
+    named rep of that team. Refused if the owner changed since the preview."""
+    if to_rep is not None:
+        return _move_to_rep(
+            actor=actor,
+            customer=customer,
+            to_rep=to_rep,
+            kind=EventKind.TRANSFERRED,
+            reason=reason,
+            cause=cause,
+            expect_owner=True,
+            expected_owner=expected_owner,
+            enforce_cap=False,
+        )
+    expected_id = expected_owner.pk if expected_owner is not None else None
+
+    def still_owned(customer: Customer, now: datetime) -> None:
+        if customer.owner_id != expected_id or expected_id is None:
+            raise OwnershipError(
+                _("The owner of %(customer)s changed meanwhile; nothing was moved.")
+                % {"customer": customer}
+            )
+
+    return _change_owner(
+        customer_id=customer.pk,
+        to_owner=None,
+        kind=EventKind.RECYCLED,
+        reason=reason,
+        actor=actor,
+        cause=cause,
+        checks=[still_owned],
     )
 
 

@@ -317,3 +317,15 @@ def parse_address(address: str) -> AddressDivision:
         district=div.name if div.level == 3 else "",
         code=div.code,
     )
+
+
+def division_code_known(code: str) -> bool:
+    """Whether a short-form code (2, 4 or 6 digits) names a division or lies above known ones
+    (1101, Beijing's 市辖区, has no row of its own but its districts do)."""
+    return code in _known_prefixes()
+
+
+@functools.cache
+def _known_prefixes() -> frozenset[str]:
+    codes = _table().by_code
+    return frozenset(code[:n] for code in codes for n in (2, 4, 6) if len(code) >= n)

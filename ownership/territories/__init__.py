@@ -1,0 +1,1 @@
+"""Territories and ownership rules: which team may own which customer (see rules.py)."""

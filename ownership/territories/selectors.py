@@ -1,0 +1,221 @@
+"""Reads of territories: the active rule set compiled and cached, resolution of a customer or
+of a registration form, coverage of a rep's team, and territory pages' counts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+from django.utils.translation import gettext as _
+
+from crm.identity.regions import parse_address
+from crm.models import Customer, Industry, Team, User
+from ownership.models import CustomerTerritory, RuleSet, RuleSetStatus, Territory
+from ownership.territories.rules import CompiledRuleSet, Facts, Resolution, TerritoryNode
+
+_cache_lock = threading.Lock()
+_compiled_cache: dict[tuple[int, str], CompiledRuleSet] = {}
+
+
+def active_rule_set() -> RuleSet | None:
+    return (
+        RuleSet.objects.filter(status=RuleSetStatus.ACTIVE).select_related("default_team").first()
+    )
+
+
+def territory_nodes(rule_set: RuleSet) -> list[TerritoryNode]:
+    """Three queries: the territories, their industries and their teams."""
+    industries: dict[int, set[int]] = {}
+    for territory_id, industry_id in Territory.industries.through.objects.filter(
+        territory__rule_set=rule_set
+    ).values_list("territory_id", "industry_id"):
+        industries.setdefault(territory_id, set()).add(industry_id)
+    teams: dict[int, list[int]] = {}
+    for territory_id, team_id in (
+        Territory.teams.through.objects.filter(territory__rule_set=rule_set)
+        .order_by("team_id")
+        .values_list("territory_id", "team_id")
+    ):
+        teams.setdefault(territory_id, []).append(team_id)
+    return [
+        TerritoryNode(
+            id=row.pk,
+            name=row.name,
+            parent_id=row.parent_id,
+            priority=row.priority,
+            division_codes=tuple(row.division_codes),
+            industry_ids=frozenset(industries.get(row.pk, ())),
+            size_bands=frozenset(row.size_bands),
+            value_tiers=frozenset(row.value_tiers),
+            team_ids=tuple(teams.get(row.pk, ())),
+            out_of_territory=row.out_of_territory,
+        )
+        for row in Territory.objects.filter(rule_set=rule_set).order_by("pk")
+    ]
+
+
+def default_label(rule_set: RuleSet) -> str:
+    if rule_set.default_team_id:
+        return _("the pool of %(team)s") % {"team": rule_set.default_team}
+    return _("the national pool")
+
+
+def compile_rule_set(rule_set: RuleSet) -> CompiledRuleSet:
+    """Compile a rule set. Active and retired sets cannot change, so they are compiled once
+    per process; drafts are compiled afresh every time (they are being edited)."""
+    key = (rule_set.pk, str(rule_set.activated_at))
+    cacheable = rule_set.status != RuleSetStatus.DRAFT
+    if cacheable:
+        with _cache_lock:
+            if key in _compiled_cache:
+                return _compiled_cache[key]
+    compiled = CompiledRuleSet(
+        territory_nodes(rule_set),
+        rule_set_id=rule_set.pk,
+        default_team_id=rule_set.default_team_id,
+        default_label=default_label(rule_set),
+    )
+    if cacheable:
+        with _cache_lock:
+            _compiled_cache.clear()  # at most one (the active set) is ever needed
+            _compiled_cache[key] = compiled
+    return compiled
+
+
+def active_compiled() -> CompiledRuleSet | None:
+    rule_set = active_rule_set()
+    return compile_rule_set(rule_set) if rule_set is not None else None
+
+
+def facts_of(customer: Customer) -> Facts:
+    return Facts(
+        division_code=customer.division_code,
+        industry_id=customer.industry_id,
+        size_band=customer.size_band,
+        value_tier=customer.value_tier,
+    )
+
+
+def facts_of_form(
+    *,
+    address: str = "",
+    industry: Industry | None = None,
+    size_band: str = "",
+    value_tier: str = "",
+) -> Facts:
+    """The facts of a registration still being typed (new customers start at tier C)."""
+    return Facts(
+        division_code=parse_address(address).code if address.strip() else "",
+        industry_id=industry.pk if industry is not None else None,
+        size_band=size_band,
+        value_tier=value_tier or "C",
+    )
+
+
+def resolve(facts: Facts) -> Resolution | None:
+    """Under the active rule set; None when no rule set is active (no territories yet)."""
+    compiled = active_compiled()
+    return compiled.resolve(facts) if compiled is not None else None
+
+
+def team_lineage(team: Team | None) -> set[int]:
+    """The team and every team above it (a sub-team is covered by its parent's territory)."""
+    found: set[int] = set()
+    node = team
+    while node is not None and node.pk not in found:
+        found.add(node.pk)
+        node = node.parent
+    return found
+
+
+def team_covers(team: Team | None, resolution: Resolution) -> bool:
+    if resolution.is_default and not resolution.team_ids:
+        return True  # the national pool: every team may own it
+    return bool(team_lineage(team) & set(resolution.team_ids))
+
+
+@dataclass(frozen=True)
+class TerritoryRow:
+    territory: Territory
+    depth: int
+    label: str
+    customers: int
+    owned: int
+
+
+def territory_tree(
+    rule_set: RuleSet, territory_ids: Iterable[int] | None = None
+) -> list[TerritoryRow]:
+    """The rule set's territories in tree order with customer counts (three queries)."""
+    territories = {
+        t.pk: t
+        for t in Territory.objects.filter(rule_set=rule_set).prefetch_related("teams", "industries")
+    }
+    counts = {
+        row["territory_id"]: row
+        for row in CustomerTerritory.objects.filter(
+            rule_set=rule_set, customer__merged_into__isnull=True
+        )
+        .values("territory_id")
+        .annotate(total=Count("pk"), owned=Count("pk", filter=Q(customer__owner__isnull=False)))
+    }
+    wanted = set(territory_ids) if territory_ids is not None else None
+    children: dict[int | None, list[Territory]] = {}
+    for territory in territories.values():
+        children.setdefault(territory.parent_id, []).append(territory)
+    rows: list[TerritoryRow] = []
+
+    def walk(parent_id: int | None, depth: int, path: tuple[str, ...]) -> None:
+        for territory in sorted(children.get(parent_id, []), key=lambda t: (t.priority, t.name)):
+            label = " → ".join((*path, territory.name))
+            if wanted is None or territory.pk in wanted:
+                count = counts.get(territory.pk, {})
+                rows.append(
+                    TerritoryRow(
+                        territory=territory,
+                        depth=depth,
+                        label=label,
+                        customers=count.get("total", 0),
+                        owned=count.get("owned", 0),
+                    )
+                )
+            walk(territory.pk, depth + 1, (*path, territory.name))
+
+    walk(None, 0, ())
+    return rows
+
+
+def territories_of_teams(rule_set: RuleSet, teams: QuerySet[Team]) -> set[int]:
+    """Territories assigned to these teams, and their descendants (which inherit the teams
+    unless they name their own)."""
+    compiled = compile_rule_set(rule_set)
+    team_ids = set(teams.values_list("pk", flat=True))
+    return {t.id for t in compiled.territories.values() if team_ids & set(t.team_ids)}
+
+
+def customer_territory(customer: Customer) -> CustomerTerritory | None:
+    return (
+        CustomerTerritory.objects.filter(customer=customer)
+        .select_related("territory", "rule_set")
+        .first()
+    )
+
+
+def teams_by_id(ids: Iterable[int]) -> dict[int, Team]:
+    return {team.pk: team for team in Team.objects.filter(pk__in=set(ids))}
+
+
+def managers_of(team_ids: Iterable[int]) -> QuerySet[User]:
+    """Managers who may decide for these teams: each team's manager and those above it."""
+    ids: set[int] = set()
+    for team in Team.objects.filter(pk__in=set(team_ids)).select_related("parent"):
+        node: Team | None = team
+        seen: set[int] = set()
+        while node is not None and node.pk not in seen:
+            seen.add(node.pk)
+            if node.manager_id:
+                ids.add(node.manager_id)
+            node = node.parent
+    return User.objects.filter(pk__in=ids, is_active=True)
