@@ -125,6 +125,7 @@ class Problem:
 
     territory_id: int
     territory: str
+    kind: str  # cycle | unknown_code | outside_parent | widens | empty | no_team
     message: str
 
 
@@ -175,8 +176,10 @@ class CompiledRuleSet:
 
     # --- compiling ------------------------------------------------------------------------
 
-    def _problem(self, node: TerritoryNode, message: str) -> None:
-        self.problems.append(Problem(territory_id=node.id, territory=node.name, message=message))
+    def _problem(self, node: TerritoryNode, kind: str, message: str) -> None:
+        self.problems.append(
+            Problem(territory_id=node.id, territory=node.name, kind=kind, message=message)
+        )
 
     def _compile(self) -> None:
         cyclic: set[int] = set()
@@ -186,7 +189,9 @@ class CompiledRuleSet:
             while parent is not None and parent in self.nodes:
                 if parent in seen:
                     cyclic.add(node.id)
-                    self._problem(node, _("The parent chain loops back to this territory."))
+                    self._problem(
+                        node, "cycle", _("The parent chain loops back to this territory.")
+                    )
                     break
                 seen.append(parent)
                 parent = self.nodes[parent].parent_id
@@ -213,7 +218,9 @@ class CompiledRuleSet:
                 code = normalise_division_code(raw)
                 if len(code) not in PREFIX_LENGTHS or not division_code_known(code):
                     self._problem(
-                        node, _("Unknown administrative division code: %(code)s") % {"code": raw}
+                        node,
+                        "unknown_code",
+                        _("Unknown administrative division code: %(code)s") % {"code": raw},
                     )
                     continue
                 own.append(code)
@@ -222,6 +229,7 @@ class CompiledRuleSet:
                     if not any(code.startswith(p) for p in parent.prefixes):
                         self._problem(
                             node,
+                            "outside_parent",
                             _("Division %(code)s lies outside the parent territory %(parent)s.")
                             % {"code": code, "parent": parent.name},
                         )
@@ -233,6 +241,7 @@ class CompiledRuleSet:
             if inherited is not None and not own <= inherited:
                 self._problem(
                     node,
+                    "widens",
                     _("The %(criterion)s widen the parent territory's; a child may only narrow.")
                     % {"criterion": label},
                 )
@@ -248,11 +257,14 @@ class CompiledRuleSet:
         if prefixes is None and industry_ids is None and size_bands is None and not value_tiers:
             self._problem(
                 node,
+                "empty",
                 _("No criteria: a territory needs divisions, industries, sizes or value tiers."),
             )
         team_ids = node.team_ids or (parent.team_ids if parent else ())
         if not team_ids:
-            self._problem(node, _("No responsible team (here or in a parent territory)."))
+            self._problem(
+                node, "no_team", _("No responsible team (here or in a parent territory).")
+            )
         compiled = CompiledTerritory(
             id=node.id,
             name=node.name,
