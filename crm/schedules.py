@@ -62,3 +62,13 @@ SCHEDULES.append(
         "the chair, close decided cases once no appeal is possible (hourly).",
     )
 )
+
+SCHEDULES.append(
+    Schedule(
+        name="territories-resolve-missing",
+        task="ownership.tasks.resolve_missing_territories",
+        crontab={"minute": "40"},
+        description="Give customers created without a territory (under the active rule set) "
+        "their territory (hourly).",
+    )
+)

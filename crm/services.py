@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from pypinyin import lazy_pinyin
 
+from crm import signals
 from crm.duplicates import DuplicateMatch, find_duplicates
 from crm.errors import DomainError
 from crm.identity.credit import validate_credit_code
@@ -352,6 +353,7 @@ def customer_create(
         )
         for match in matches
     )
+    signals.customer_facts_changed.send(sender=Customer, customer=customer, created=True)
     return customer
 
 
@@ -403,6 +405,8 @@ def customer_update(*, actor: User, customer: Customer, **changes: Any) -> Custo
     if errors:
         raise CustomerInvalid(errors)
     address_changed = "address" in changes and changes["address"] != customer.address
+    territory_facts = ("division_code", "industry_id", "size_band", "value_tier")
+    facts_before = [getattr(customer, name) for name in territory_facts]
     for name, value in changes.items():
         setattr(customer, name, value.strip() if isinstance(value, str) else value)
     if address_changed and "division_code" not in changes:
@@ -426,6 +430,8 @@ def customer_update(*, actor: User, customer: Customer, **changes: Any) -> Custo
         raise DuplicateCustomer(
             [m for m in find_duplicates(keys, exclude=[customer.pk]) if m.is_hard]
         ) from error
+    if [getattr(customer, name) for name in territory_facts] != facts_before:
+        signals.customer_facts_changed.send(sender=Customer, customer=customer, created=False)
     return customer
 
 

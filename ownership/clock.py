@@ -4,7 +4,7 @@ the rep's list and the periodic review all call `compute_clock`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +53,28 @@ class PolicyValues:
             **{name: getattr(policy, name) for name in names},
             levels=dict.fromkeys(names, level),
         )
+
+
+# What a territory's own policy overrides: the clock, not the rep's caps.
+TERRITORY_FIELDS = (
+    "days_without_follow_up",
+    "days_to_reach_50",
+    "days_to_reach_100",
+    "won_exempt",
+    "cooldown_days",
+    "warning_days",
+)
+
+
+def with_territory(base: PolicyValues, policy: Any | None, level: str) -> PolicyValues:
+    """`base` (the owner's team or the global default) with a territory's clock parameters."""
+    if policy is None:
+        return base
+    return replace(
+        base,
+        **{name: getattr(policy, name) for name in TERRITORY_FIELDS},
+        levels={**base.levels, **dict.fromkeys(TERRITORY_FIELDS, level)},
+    )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils.translation import gettext as _
 
 from crm.models import Customer, Team, User
@@ -38,11 +38,23 @@ def policy_for_owner(owner: User | None) -> PolicyValues:
     return effective_policy(owner.team if owner is not None else None)
 
 
+def policy_for_customer(customer: Customer) -> PolicyValues:
+    """The owner's team policy (or the global default) with the clock parameters of the
+    customer's territory when it has its own pool policy."""
+    from ownership.territories.selectors import TerritoryPolicies, territory_id_of
+
+    base = policy_for_owner(customer.owner if customer.owner_id else None)
+    territories = TerritoryPolicies.load()
+    if not territories.policies:
+        return base
+    return territories.apply(base, territory_id_of(customer.pk))
+
+
 def clock_for(customer: Customer, policy: PolicyValues | None = None) -> Clock:
     if customer.owner_id is None:
         return Clock(returns_at=None)
     if policy is None:
-        policy = policy_for_owner(customer.owner)
+        policy = policy_for_customer(customer)
     return compute_clock(
         owner_id=customer.owner_id,
         stage=customer.stage,
@@ -91,12 +103,18 @@ class OwnedCustomer:
 def owned_by_urgency(user: User, now: datetime) -> list[OwnedCustomer]:
     """A rep's customers, soonest return to the pool first (won/exempt ones last).
 
-    Two queries whatever the count: the customers, and the rep's effective policy. A rep's
+    A constant number of queries whatever the count: the customers (with their territory),
+    the rep's effective policy and the territories' own policies. A rep's
     holding cap bounds the list, so sorting in Python by the one clock function is cheap.
     """
+    from ownership.territories.selectors import TerritoryPolicies
+
     policy = policy_for_owner(user)
-    customers = Customer.objects.filter(owner=user, merged_into__isnull=True).select_related(
-        "industry"
+    territories = TerritoryPolicies.load()
+    customers = (
+        Customer.objects.filter(owner=user, merged_into__isnull=True)
+        .select_related("industry")
+        .annotate(territory_id=F("territory_record__territory_id"))
     )
     rows = []
     for customer in customers:
@@ -105,7 +123,7 @@ def owned_by_urgency(user: User, now: datetime) -> list[OwnedCustomer]:
             stage=customer.stage,
             clock_started_at=customer.clock_started_at,
             last_follow_up_at=customer.last_follow_up_at,
-            policy=policy,
+            policy=territories.apply(policy, customer.territory_id),
         )
         rows.append(
             OwnedCustomer(

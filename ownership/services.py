@@ -372,10 +372,20 @@ def ownership_claim(*, actor: User, customer: Customer, reason: str = "") -> Own
             checks=[
                 _in_pool,
                 lambda c, now: check_holding_cap(rep, policy),
-                lambda c, now: check_cooldown(c, rep, policy, now),
+                lambda c, now: check_cooldown(c, rep, _with_territory(policy, c), now),
                 lambda c, now: check_daily_claim_cap(rep, policy, now),
             ],
         )
+
+
+def _with_territory(policy: PolicyValues, customer: Customer) -> PolicyValues:
+    """A territory's own pool policy sets the cooldown for its customers."""
+    from ownership.territories.selectors import TerritoryPolicies, territory_id_of
+
+    territories = TerritoryPolicies.load()
+    if not territories.policies:
+        return policy
+    return territories.apply(policy, territory_id_of(customer.pk))
 
 
 def ownership_claim_many(*, actor: User, customers: Iterable[Customer]) -> ClaimOutcome:

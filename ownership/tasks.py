@@ -29,3 +29,12 @@ def run_ownership_review(
         logger.warning("ownership review skipped: %s", error.message)
         return {"skipped": error.message}
     return {"run": run.pk, "status": run.status, "counts": run.counts}
+
+
+@shared_task(acks_late=True)
+def resolve_missing_territories() -> int:
+    """Hourly (crm/schedules.py): customers without a territory under the active rule set
+    get one. Set-based and idempotent."""
+    from ownership.territories.services import customer_territories_catch_up
+
+    return customer_territories_catch_up()

@@ -18,6 +18,7 @@ from crm.models import Team, User
 from ownership.clock import PolicyValues
 from ownership.models import PoolPolicy
 from ownership.selectors import global_policy
+from ownership.territories.selectors import TerritoryPolicies
 
 POLICY_FIELDS = (
     "max_owned",
@@ -64,6 +65,7 @@ class PolicyBook:
     team_values: dict[int, PolicyValues] = field(default_factory=dict)
     user_team: dict[int, int | None] = field(default_factory=dict)
     all_values: list[PolicyValues] = field(default_factory=list)
+    territories: TerritoryPolicies | None = None
 
     @classmethod
     def load(cls) -> PolicyBook:
@@ -89,20 +91,33 @@ class PolicyBook:
                 node = teams[node][0]
             book.team_values[team_id] = values
         book.user_team = dict(User.objects.values_list("id", "team_id"))
+        book.territories = TerritoryPolicies.load()
         book.all_values = [global_values, *book.team_values.values()]
+        book.all_values += book.territories.all_overrides(global_values)
         return book
 
     def with_global(self, values: dict[str, Any]) -> PolicyBook:
         """The same book with other global default values: teams that inherit the default
         get them, teams with their own policy (or an ancestor's) keep theirs."""
         trial_global = replace(self.global_values, **values)
-        book = PolicyBook(global_values=trial_global, user_team=self.user_team)
+        book = PolicyBook(
+            global_values=trial_global, user_team=self.user_team, territories=self.territories
+        )
         book.team_values = {
             team_id: trial_global if inherited is self.global_values else inherited
             for team_id, inherited in self.team_values.items()
         }
         book.all_values = [trial_global, *book.team_values.values()]
+        if self.territories is not None:
+            book.all_values += self.territories.all_overrides(trial_global)
         return book
+
+    def for_customer(self, user_id: int, territory_id: int | None) -> PolicyValues:
+        """The owner's policy with the customer's territory's own clock, if it has one."""
+        base = self.for_user(user_id)
+        if self.territories is None or territory_id is None:
+            return base
+        return self.territories.apply(base, territory_id)
 
     def for_team(self, team_id: int | None) -> PolicyValues:
         if team_id is None:

@@ -77,6 +77,7 @@ class Candidate:
     customer_id: int
     owner_id: int
     clock: Clock
+    territory_id: int | None = None
 
 
 AfterBatch = Callable[[int], None]
@@ -209,9 +210,9 @@ def _plain(counts: Counter[str]) -> dict[str, int]:
 def candidate_pages(
     book: PolicyBook, as_of: datetime, batch_size: int, *others: PolicyBook
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """Pages of (id, owner_id, stage, clock_started_at, last_follow_up_at) of owned customers
-    that may be due or warned at `as_of`, in id order (keyset pagination: each page is one
-    short query, memory stays bounded)."""
+    """Pages of (id, owner_id, stage, clock_started_at, last_follow_up_at, territory_id) of
+    owned customers that may be due or warned at `as_of`, in id order (keyset pagination:
+    each page is one short query, memory stays bounded)."""
     horizon = book.horizon(*others)
     queryset = (
         Customer.objects.filter(
@@ -234,7 +235,12 @@ def candidate_pages(
     while True:
         rows = list(
             queryset.filter(pk__gt=last_id).values_list(
-                "pk", "owner_id", "stage", "clock_started_at", "last_follow_up_at"
+                "pk",
+                "owner_id",
+                "stage",
+                "clock_started_at",
+                "last_follow_up_at",
+                "territory_record__territory_id",
             )[:batch_size]
         )
         if not rows:
@@ -245,12 +251,13 @@ def candidate_pages(
 
 def clock_of(row: tuple[Any, ...], book: PolicyBook) -> Clock:
     _pk, owner_id, stage, started, last_follow_up = row[:5]
+    territory_id = row[5] if len(row) > 5 else None
     return compute_clock(
         owner_id=owner_id,
         stage=stage,
         clock_started_at=started,
         last_follow_up_at=last_follow_up,
-        policy=book.for_user(owner_id),
+        policy=book.for_customer(owner_id, territory_id),
     )
 
 
@@ -263,9 +270,9 @@ def classify(
     for row in rows:
         clock = clock_of(row, book)
         if clock.is_due(as_of):
-            due.append(Candidate(row[0], row[1], clock))
+            due.append(Candidate(row[0], row[1], clock, row[5] if len(row) > 5 else None))
         elif clock.in_warning_window(as_of):
-            warn.append(Candidate(row[0], row[1], clock))
+            warn.append(Candidate(row[0], row[1], clock, row[5] if len(row) > 5 else None))
     return due, warn
 
 
@@ -375,6 +382,7 @@ def _apply_batch(
     with transaction.atomic():
         if due:
             clocks: dict[int, Clock] = {}
+            territory_of = {candidate.customer_id: candidate.territory_id for candidate in due}
 
             def decide(customer: Customer) -> tuple[str, str] | None:
                 # Called on the locked row: a follow-up logged, a transfer or a release
@@ -386,6 +394,7 @@ def _apply_batch(
                         customer.stage,
                         customer.clock_started_at,
                         customer.last_follow_up_at,
+                        territory_of.get(customer.pk),
                     ),
                     book,
                 )

@@ -12,7 +12,8 @@ from django.utils.translation import gettext as _
 
 from crm.identity.regions import parse_address
 from crm.models import Customer, Industry, Team, User
-from ownership.models import CustomerTerritory, RuleSet, RuleSetStatus, Territory
+from ownership.clock import PolicyValues, with_territory
+from ownership.models import CustomerTerritory, PoolPolicy, RuleSet, RuleSetStatus, Territory
 from ownership.territories.rules import CompiledRuleSet, Facts, Resolution, TerritoryNode
 
 _cache_lock = threading.Lock()
@@ -219,3 +220,57 @@ def managers_of(team_ids: Iterable[int]) -> QuerySet[User]:
                 ids.add(node.manager_id)
             node = node.parent
     return User.objects.filter(pk__in=ids, is_active=True)
+
+
+@dataclass
+class TerritoryPolicies:
+    """Territories' own pool policies under the active rule set, nearest up the tree first.
+    Two queries, then lookups in memory (the review asks for every due customer)."""
+
+    parents: dict[int, int | None]
+    names: dict[int, str]
+    policies: dict[int, PoolPolicy]
+
+    @classmethod
+    def load(cls) -> TerritoryPolicies:
+        rule_set = RuleSet.objects.filter(status=RuleSetStatus.ACTIVE).values("pk").first()
+        if rule_set is None:
+            return cls(parents={}, names={}, policies={})
+        rows = Territory.objects.filter(rule_set_id=rule_set["pk"]).values_list(
+            "pk", "parent_id", "name"
+        )
+        parents: dict[int, int | None] = {pk: parent for pk, parent, _name in rows}
+        names = {pk: name for pk, _parent, name in rows}
+        policies = {
+            policy.territory_id: policy
+            for policy in PoolPolicy.objects.filter(territory_id__in=list(parents))
+            if policy.territory_id is not None
+        }
+        return cls(parents=parents, names=names, policies=policies)
+
+    def for_territory(self, territory_id: int | None) -> tuple[PoolPolicy | None, str]:
+        node = territory_id
+        seen: set[int] = set()
+        while node is not None and node not in seen and node in self.parents:
+            seen.add(node)
+            if node in self.policies:
+                return self.policies[node], _("territory %(name)s") % {"name": self.names[node]}
+            node = self.parents[node]
+        return None, ""
+
+    def apply(self, base: PolicyValues, territory_id: int | None) -> PolicyValues:
+        if not self.policies:
+            return base
+        policy, level = self.for_territory(territory_id)
+        return with_territory(base, policy, level)
+
+    def all_overrides(self, base: PolicyValues) -> list[PolicyValues]:
+        return [with_territory(base, policy, "") for policy in self.policies.values()]
+
+
+def territory_id_of(customer_id: int) -> int | None:
+    return (
+        CustomerTerritory.objects.filter(customer_id=customer_id)
+        .values_list("territory_id", flat=True)
+        .first()
+    )

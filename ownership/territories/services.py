@@ -220,6 +220,22 @@ def customer_territories_recompute(
     return resolved, changed
 
 
+def customer_territories_catch_up() -> int:
+    """Resolve customers that have no territory under the active rule set yet (created by a
+    path that sent no signal, or while an activation was running). Idempotent."""
+    rule_set = selectors.active_rule_set()
+    if rule_set is None:
+        return 0
+    missing = list(
+        Customer.objects.filter(merged_into__isnull=True)
+        .exclude(pk__in=CustomerTerritory.objects.filter(rule_set=rule_set).values("customer_id"))
+        .values_list("pk", flat=True)
+    )
+    if missing:
+        customer_territories_recompute(rule_set=rule_set, customer_ids=missing)
+    return len(missing)
+
+
 def customer_territory_refresh(*, customer: Customer) -> CustomerTerritory | None:
     """Re-resolve one customer after its address, industry, size or tier changed."""
     rule_set = selectors.active_rule_set()
