@@ -33,10 +33,22 @@ def standard_tree() -> list[TerritoryNode]:
         node(2, "海淀区", parent_id=1, division_codes=(HAIDIAN,)),
         node(3, "华东", division_codes=(SHANGHAI,), team_ids=(EAST,), out_of_territory="route"),
         node(4, "华南", division_codes=(GUANGDONG,), team_ids=(SOUTH,)),
-        node(5, "广州软件", parent_id=4, division_codes=(GUANGZHOU,), industry_ids=frozenset({SOFTWARE})),
-        node(6, "全国重点客户", priority=1, value_tiers=frozenset({"A"}), team_ids=(KEY_ACCOUNTS,),
-             out_of_territory="approval"),
-    ]  # fmt: skip
+        node(
+            5,
+            "广州软件",
+            parent_id=4,
+            division_codes=(GUANGZHOU,),
+            industry_ids=frozenset({SOFTWARE}),
+        ),
+        node(
+            6,
+            "全国重点客户",
+            priority=1,
+            value_tiers=frozenset({"A"}),
+            team_ids=(KEY_ACCOUNTS,),
+            out_of_territory="approval",
+        ),
+    ]
 
 
 def test_division_codes_are_normalised_to_the_short_form() -> None:
@@ -121,8 +133,15 @@ def test_validation_names_unknown_codes_empty_criteria_widening_and_cycles() -> 
     assert set(by_territory) == {2, 3, 4, 5, 6, 7, 9}
     assert any("990000" in message for message in by_territory[2])
     kinds = {(p.territory_id, p.kind) for p in rules.problems}
-    assert {(2, "unknown_code"), (3, "empty"), (4, "outside_parent"), (5, "cycle"),
-            (6, "cycle"), (7, "no_team"), (9, "widens")} <= kinds  # fmt: skip
+    assert {
+        (2, "unknown_code"),
+        (3, "empty"),
+        (4, "outside_parent"),
+        (5, "cycle"),
+        (6, "cycle"),
+        (7, "no_team"),
+        (9, "widens"),
+    } <= kinds
     assert 1 not in by_territory and 8 not in by_territory
 
 
@@ -141,7 +160,7 @@ def test_overlaps_need_the_same_priority_different_branches_and_shared_customers
             node(4, "上海", division_codes=(SHANGHAI,), team_ids=(EAST,)),
             node(5, "制造业", industry_ids=frozenset({MANUFACTURING}), team_ids=(SOUTH,)),
             node(6, "重点", priority=1, value_tiers=frozenset({"A"}), team_ids=(KEY_ACCOUNTS,)),
-        ]  # fmt: skip
+        ]
     )
     pairs = {(o.first.id, o.second.id) for o in rules.overlaps()}
     # 北京 / 北京软件: same division, one has no industry criterion. 海淀 is inside both.
@@ -164,7 +183,7 @@ def test_priority_resolves_an_overlap() -> None:
                 industry_ids=frozenset({SOFTWARE}),
                 team_ids=(EAST,),
             ),
-        ]  # fmt: skip
+        ]
     )
     assert rules.overlaps() == []
     assert rules.resolve(Facts(division_code=HAIDIAN, industry_id=SOFTWARE)).territory_id == 2
@@ -193,12 +212,16 @@ def trees(draw: st.DrawFn) -> list[TerritoryNode]:
                 f"T{i}",
                 parent_id=parent,
                 priority=draw(st.sampled_from([1, 5, 100])),
-                division_codes=tuple(draw(st.lists(st.sampled_from(CODES), max_size=2, unique=True))),
-                industry_ids=frozenset(draw(st.lists(st.sampled_from([SOFTWARE, MANUFACTURING, 3]), max_size=2))),
+                division_codes=tuple(
+                    draw(st.lists(st.sampled_from(CODES), max_size=2, unique=True))
+                ),
+                industry_ids=frozenset(
+                    draw(st.lists(st.sampled_from([SOFTWARE, MANUFACTURING, 3]), max_size=2))
+                ),
                 value_tiers=frozenset(draw(st.lists(st.sampled_from(TIERS), max_size=2))),
                 team_ids=(draw(st.sampled_from([NORTH, EAST, SOUTH])),),
             )
-        )  # fmt: skip
+        )
     return nodes
 
 
