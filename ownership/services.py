@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from crm.errors import DomainError
 from crm.models import Customer, EmploymentState, FunnelStage, Role, User
+from ownership import holds
 from ownership.clock import PolicyValues
 from ownership.ledger import hash_of
 from ownership.models import EventKind, OwnershipEvent
@@ -314,6 +315,14 @@ def _in_pool(customer: Customer, now: datetime) -> None:
             _("%(customer)s is no longer in the pool: %(owner)s owns it.")
             % {"customer": customer, "owner": customer.owner}
         )
+    _not_held(customer, now)
+
+
+def _not_held(customer: Customer, now: datetime) -> None:
+    """Unowned but held out of the pool by a workflow app (ownership.holds)."""
+    message = holds.hold_message(customer)
+    if message:
+        raise NotInPool(message)
 
 
 def ownership_register(
@@ -493,6 +502,7 @@ def _move_to_rep(
     expected_owner: User | None = None,
     enforce_cap: bool = True,
     allow_departing: bool = False,
+    extra_checks: Iterable[Check] = (),
 ) -> OwnershipEvent:
     with transaction.atomic():
         rep = _lock_rep(to_rep)
@@ -512,6 +522,7 @@ def _move_to_rep(
                     )
 
             checks.append(still_owned)
+        checks.extend(extra_checks)
         if enforce_cap:
             checks.append(lambda c, now: check_holding_cap(rep, policy))
         return _change_owner(
@@ -538,6 +549,7 @@ def ownership_allocate(
         cause=cause,
         expect_owner=True,
         expected_owner=None,
+        extra_checks=[_not_held],
     )
 
 
