@@ -37,6 +37,7 @@ from ownership.territories import selectors
 from ownership.territories.rules import CompiledRuleSet, Facts, Overlap, Problem
 
 BATCH = 20_000
+NULL = r"\N"  # COPY's NULL
 
 
 class TerritoryError(DomainError):
@@ -184,17 +185,10 @@ def customer_territories_recompute(
         cursor.execute("TRUNCATE territory_resolution")
         for rows in _customer_facts(customer_ids):
             buffer = io.StringIO()
+            resolve_id = compiled.resolve_id
             for customer_id, division, industry_id, size_band, tier in rows:
-                result = compiled.resolve(
-                    Facts(
-                        division_code=division,
-                        industry_id=industry_id,
-                        size_band=size_band,
-                        value_tier=tier,
-                    )
-                )
-                territory = r"\N" if result.territory_id is None else str(result.territory_id)
-                buffer.write(f"{customer_id}\t{territory}\n")
+                found = resolve_id(Facts(division, industry_id, size_band, tier))
+                buffer.write(f"{customer_id}\t{NULL if found is None else found}\n")
             buffer.seek(0)
             cursor.copy_expert("COPY territory_resolution FROM STDIN", buffer)
             resolved += len(rows)
