@@ -132,6 +132,25 @@ def _possible_duplicates(customer: Customer) -> list[dict[str, Any]]:
     ]
 
 
+def _territory(customer: Customer) -> dict[str, Any] | None:
+    """The customer's territory under the active rule set, its teams and the rule that
+    matched, as the committee should read it (None: no rule set is active)."""
+    from crm.models import Team
+    from ownership.territories.selectors import active_compiled, facts_of
+
+    compiled = active_compiled()
+    if compiled is None:
+        return None
+    result = compiled.resolve(facts_of(customer))
+    teams = Team.objects.filter(pk__in=result.team_ids).order_by("name")
+    return {
+        "territory": result.territory_label,
+        "teams": [team.name for team in teams],
+        "rule": result.reason,
+        "registration_by_other_teams": result.policy,
+    }
+
+
 def _record(customer: Customer, role: str) -> dict[str, Any]:
     customer = (
         Customer.objects.select_related("owner__team", "created_by", "industry", "merged_into")
@@ -155,6 +174,7 @@ def _record(customer: Customer, role: str) -> dict[str, Any]:
         "owned_since": _when(customer.owned_since),
         "merged_into": customer.merged_into_id,
         "contacts": customer.contacts.count(),
+        "territory": _territory(customer),
         "registrations": _registrations(customer),
         "ledger": _ledger(customer),
         "follow_ups": _follow_ups(customer),

@@ -249,3 +249,23 @@ def test_the_review_neither_recycles_nor_warns_a_customer_under_dispute(
     review_run()
     contested.refresh_from_db()
     assert contested.owner is None
+
+
+def test_the_dossier_names_the_territory_and_the_rule_that_matched(
+    first_contact_case: Dispute, rep: User, contested: Customer, crm_admin: User
+) -> None:
+    from crm.services import customer_update
+    from ownership.models import RuleSet, Territory
+    from ownership.territories.services import rule_set_activate
+
+    assert first_contact_case.dossier["records"][0]["territory"] is None  # no rule set yet
+    customer_update(actor=crm_admin, customer=contested, address="上海市浦东新区世纪大道1号")
+    rule_set = RuleSet.objects.create(name="区域")
+    east = Territory.objects.create(rule_set=rule_set, name="华东", division_codes=["31"])
+    east.teams.set([rep.team])
+    rule_set_activate(actor=crm_admin, rule_set=rule_set)
+    refreshed = services.dispute_refresh_dossier(actor=None, dispute=first_contact_case)
+    territory = refreshed.dossier["records"][0]["territory"]
+    assert territory["territory"] == "华东"
+    assert territory["teams"] == [rep.team.name]
+    assert "华东" in territory["rule"]
