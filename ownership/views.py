@@ -33,6 +33,7 @@ from ownership.review.selectors import (
 )
 from ownership.review.whatif import PolicyInvalid, global_policy_update, what_if
 from ownership.tasks import run_ownership_review
+from ownership.territories import selectors as territory_selectors
 
 
 def customer_ownership(request: HttpRequest, pk: int) -> HttpResponse:
@@ -48,6 +49,7 @@ def customer_ownership(request: HttpRequest, pk: int) -> HttpResponse:
         "clock": clock,
         "days_left": clock.days_left(now),
         "policy": selectors.policy_for_owner(customer.owner) if customer.owner_id else None,
+        "territory": territory_selectors.resolve(territory_selectors.facts_of(customer)),
     }
     raw_date = request.GET.get("on", "").strip()
     if raw_date:

@@ -97,3 +97,33 @@ def test_only_the_owner_manages_sharing(client: Client, rep: User, second_rep: U
     url = reverse("customer_sharing", args=[result.customer.pk])
     assert client.get(url).status_code == 404
     assert client.post(url, {"colleague": second_rep.pk, "action": "share"}).status_code == 404
+
+
+def test_the_page_names_the_territory_and_which_level_sets_the_clock(
+    client: Client, rep: User, crm_admin: User, global_pool_policy: object
+) -> None:
+    from ownership.models import PoolPolicy, RuleSet, Territory
+    from ownership.territories.services import rule_set_activate
+
+    rule_set = RuleSet.objects.create(name="区域")
+    east = Territory.objects.create(rule_set=rule_set, name="华东大区", division_codes=["31"])
+    east.teams.set([rep.team])
+    shanghai = Territory.objects.create(
+        rule_set=rule_set, name="上海市", parent=east, division_codes=["31"]
+    )
+    PoolPolicy.objects.create(
+        territory=shanghai, days_without_follow_up=12, days_to_reach_50=30, warning_days=3
+    )
+    rule_set_activate(actor=crm_admin, rule_set=rule_set)
+    result = registration_submit(
+        actor=rep,
+        form=RegistrationForm(
+            display_name="上海浦江物流有限公司", address="上海市浦东新区世纪大道1号"
+        ),
+    )
+    assert result.customer is not None
+    login(client, rep)
+    body = client.get(reverse("customer_ownership", args=[result.customer.pk])).content.decode()
+    assert "华东大区 → 上海市" in body
+    assert "区域 上海市" in body  # the clock's parameter comes from the territory's policy
+    assert "12" in body
