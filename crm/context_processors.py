@@ -48,6 +48,13 @@ def _nav_for(user: Any) -> list[dict[str, Any]]:
                 "name": "review_run_list",
             }
         )
+        items.append(
+            {
+                "label": _("My territories") if user.role == Role.MANAGER else _("Territories"),
+                "url": reverse("territory_mine"),
+                "name": "territory_mine",
+            }
+        )
     if user.role == Role.MANAGER or user.is_crm_admin:
         items.append(
             {

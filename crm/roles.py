@@ -59,6 +59,18 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "ownership.change_poolpolicy",
         "ownership.delete_poolpolicy",
         "ownership.view_ownershipevent",
+        # Territories: drafts are edited in the admin; activation, copy and realignment go
+        # through the territory services (admin views and pages).
+        "ownership.view_ruleset",
+        "ownership.add_ruleset",
+        "ownership.change_ruleset",
+        "ownership.delete_ruleset",
+        "ownership.view_territory",
+        "ownership.add_territory",
+        "ownership.change_territory",
+        "ownership.delete_territory",
+        "ownership.view_rulesetactivation",
+        "ownership.view_realignment",
         "allocation.view_registration",
         # Administrators name the committee's chair and read the cases.
         "disputes.view_dispute",

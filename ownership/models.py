@@ -343,7 +343,8 @@ class ReviewOutcome(models.Model):
 
 class RuleSetStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
-    ACTIVE = "active", _("Active")
+    # Not "Active": that msgid is an employee's state (在职) in the catalogue.
+    ACTIVE = "active", _("In force")
     RETIRED = "retired", _("Retired")
 
 
