@@ -18,6 +18,7 @@ from allocation.models import (
     Registration,
     RequestHistory,
 )
+from allocation.selectors import pending_customer_ids
 from crm.errors import DomainError
 from crm.models import Team, User
 
@@ -39,7 +40,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class RegistrationAdmin(ReadOnlyAdmin):
     """Registrations are evidence: visible, never edited."""
 
-    list_display = ["entered_name", "rep", "outcome", "submitted_at", "customer"]
+    list_display = ["entered_name", "rep", "outcome", "submitted_at", "customer", "territory_label"]
     list_filter = ["outcome", "submitted_at"]
     list_select_related = ["rep", "customer"]
     search_fields = ["entered_name", "entered_credit_code", "rep__username"]
@@ -166,7 +167,13 @@ class PoolCustomerAdmin(ReadOnlyAdmin):
     actions = [distribute]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PoolCustomer]:
-        return super().get_queryset(request).filter(owner__isnull=True, merged_into__isnull=True)
+        # Not those whose registration awaits a territory manager's approval: in no pool.
+        return (
+            super()
+            .get_queryset(request)
+            .filter(owner__isnull=True, merged_into__isnull=True)
+            .exclude(pk__in=pending_customer_ids())
+        )
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return _is_crm_admin(request)

@@ -17,6 +17,21 @@ class RegistrationOutcome(models.TextChoices):
     IN_POOL = "in_pool", _("Already in the pool")
     OWN = "own", _("Already yours")
     CAP_REACHED = "cap_reached", _("Holding cap reached")
+    # Outside the rep's team's territory (ownership.territories):
+    PENDING = "pending", _("Awaiting approval by the responsible team")
+    REJECTED = "rejected", _("Rejected: sent to the responsible team's pool")
+    ROUTED = "routed", _("Routed to the responsible team's pool")
+    # Someone else's registration of the same company awaits approval.
+    AWAITING = "awaiting", _("Collision: another registration awaits approval")
+
+
+# The only changes of a registration's outcome after it was recorded: a pending one is
+# approved (registered) or rejected. Every other outcome is final when written.
+REGISTRATION_TRANSITIONS: dict[str, frozenset[str]] = {
+    RegistrationOutcome.PENDING: frozenset(
+        {RegistrationOutcome.REGISTERED, RegistrationOutcome.REJECTED}
+    ),
+}
 
 
 class Registration(models.Model):
@@ -48,15 +63,76 @@ class Registration(models.Model):
     # Soft matches shown to the rep and confirmed as "a different company".
     soft_matches_shown = models.JSONField(_("similar customers shown"), default=list, blank=True)
     confirmed_different = models.BooleanField(_("confirmed a different company"), default=False)
+    # Out of territory: the territory that decided the outcome, as it was labelled then (the
+    # label survives a later rule set), and the teams responsible for it.
+    territory = models.ForeignKey(
+        "ownership.Territory",
+        verbose_name=_("territory"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    territory_label = models.CharField(_("territory"), max_length=300, blank=True)
+    responsible_teams = models.ManyToManyField(
+        "crm.Team", verbose_name=_("responsible teams"), blank=True, related_name="+"
+    )
+    # The ledger event that settled a registration the territory held back: its routing to
+    # a pool, or the manager's approval or rejection. That append-only, hash-chained event
+    # (actor, time, reason, cause = this registration) is the decision's history row.
+    ledger_event = models.ForeignKey(
+        "ownership.OwnershipEvent",
+        verbose_name=_("ledger event"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name = _("registration")
         verbose_name_plural = _("registrations")
         ordering = ["-submitted_at"]
-        indexes = [models.Index(fields=["customer", "submitted_at"], name="registration_customer")]
+        indexes = [
+            models.Index(fields=["customer", "submitted_at"], name="registration_customer"),
+            # The approval queue: WHERE outcome = 'pending' ORDER BY submitted_at.
+            models.Index(
+                fields=["submitted_at"],
+                condition=Q(outcome="pending"),
+                name="registration_pending_queue",
+            ),
+        ]
+        constraints = [
+            # One pending registration per customer: it holds the customer out of the pool
+            # (also the index behind the hold's lookup by customer).
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=Q(outcome="pending"),
+                name="registration_one_pending_per_customer",
+                violation_error_message=_(
+                    "A registration of this customer already awaits approval."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=~Q(outcome__in=["pending", "routed", "rejected", "awaiting"])
+                | Q(customer__isnull=False),
+                name="registration_held_has_customer",
+            ),
+            # Nothing has settled a pending registration yet. (The converse — routed or
+            # rejected ones point to their ledger event — is the transition function's job:
+            # the outcome must change before the writer runs, to lift the hold.)
+            models.CheckConstraint(
+                condition=~Q(outcome="pending") | Q(ledger_event__isnull=True),
+                name="registration_pending_has_no_event",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.entered_name} ({self.get_outcome_display()})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.outcome == RegistrationOutcome.PENDING
 
 
 # --- Reassignment requests (转移申请) ------------------------------------------------------

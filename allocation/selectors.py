@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -27,9 +27,11 @@ from allocation.models import (
 )
 from crm.models import Customer, EmploymentState, FollowUp, FunnelStage, Role, Team, User
 from crm.selectors import teams_managed_by, teams_under
+from ownership import holds
 from ownership.clock import compute_clock
-from ownership.models import EventKind, OwnershipEvent
+from ownership.models import CustomerTerritory, EventKind, OwnershipEvent
 from ownership.selectors import effective_policies
+from ownership.territories import selectors as territory_selectors
 
 if TYPE_CHECKING:
     from allocation.filters import RequestFilter
@@ -42,13 +44,101 @@ POOL_SORTS = {
 }
 
 
-def pool_for(user: User) -> QuerySet[Customer]:
-    """Customers in the public pool (公海). Everyone signed in may look; contacts stay masked."""
-    return (
-        Customer.objects.filter(owner__isnull=True, merged_into__isnull=True)
-        .select_related("industry")
-        .order_by("-created_at")
+def _unowned() -> QuerySet[Customer]:
+    """Customers nobody owns, less those a workflow holds out of the pool (a registration
+    awaiting approval: ownership.holds)."""
+    queryset = Customer.objects.filter(owner__isnull=True, merged_into__isnull=True)
+    for held in holds.held_customer_ids():
+        queryset = queryset.exclude(pk__in=held)
+    return queryset
+
+
+def _lineages(team_ids: Iterable[int]) -> set[int]:
+    """The teams and every team above them, from one query over the (small) team table: a
+    sub-team sees its parent's territory pool."""
+    parents = dict(Team.objects.values_list("pk", "parent_id"))
+    found: set[int] = set()
+    for team_id in team_ids:
+        node: int | None = team_id
+        while node is not None and node in parents and node not in found:
+            found.add(node)
+            node = parents[node]
+    return found
+
+
+def _territory_pools(queryset: QuerySet[Customer], team_ids: set[int]) -> QuerySet[Customer]:
+    """Narrow the pool to the customers of the territories whose responsible teams include
+    one of `team_ids` or a team above them, plus the national pool (no territory and no
+    default team; or a territory without a team). The rule set's default team owns the pool
+    of customers no territory matched (and of those not resolved yet). No active rule set:
+    all national.
+
+    Which territories qualify is decided in memory on the compiled rule set (teams are
+    inherited down the tree); the pool itself stays one SQL query with EXISTS."""
+    compiled = territory_selectors.active_compiled()
+    if compiled is None:
+        return queryset
+    lineage = _lineages(team_ids)
+    visible = [
+        territory.id
+        for territory in compiled.territories.values()
+        if not territory.team_ids or lineage & set(territory.team_ids)
+    ]
+    records = CustomerTerritory.objects.filter(
+        customer=OuterRef("pk"), rule_set_id=compiled.rule_set_id
     )
+    condition = Q(Exists(records.filter(territory_id__in=visible)))
+    if compiled.default_team_id is None or compiled.default_team_id in lineage:
+        condition |= Q(~Exists(records.filter(territory__isnull=False)))
+    return queryset.filter(condition)
+
+
+def pool_for(user: User) -> QuerySet[Customer]:
+    """The public pool (公海) as `user` sees it: with territories, their team's pool (and the
+    pools of the teams above it; a manager: also those of the teams they manage) plus the
+    national pool; administrators see every pool. Contacts stay masked."""
+    queryset = _unowned()
+    if not user.is_crm_admin:
+        team_ids = {user.team_id} if user.team_id else set()
+        if user.is_manager:
+            team_ids |= set(teams_managed_by(user).values_list("pk", flat=True))
+        queryset = _territory_pools(queryset, team_ids)
+    return queryset.select_related("industry").order_by("-created_at")
+
+
+def in_other_pools(user: User, ids: Iterable[int]) -> set[int]:
+    """Of `ids`, the pool customers that are in another team's pool than `user`'s."""
+    wanted = list(ids)
+    return set(
+        team_pool(None)
+        .filter(pk__in=wanted)
+        .exclude(pk__in=pool_for(user).filter(pk__in=wanted).values("pk"))
+        .values_list("pk", flat=True)
+    )
+
+
+def in_pool_of(user: User, customer: Customer) -> bool:
+    """May `user` see (and, a rep, claim) `customer` in their pool?"""
+    return pool_for(user).filter(pk=customer.pk).exists()
+
+
+def pool_label(customer: Customer) -> str:
+    """Whose pool an unowned customer is in: "the pool of 华北销售部" or "the national pool"."""
+    compiled = territory_selectors.active_compiled()
+    team_ids: tuple[int, ...] = ()
+    if compiled is not None:
+        territory_id = territory_selectors.territory_id_of(customer.pk)
+        territory = compiled.territories.get(territory_id) if territory_id else None
+        if territory is not None:
+            team_ids = territory.team_ids
+        elif compiled.default_team_id:
+            team_ids = (compiled.default_team_id,)
+    if not team_ids:
+        return _("the national pool")
+    teams = territory_selectors.teams_by_id(team_ids)
+    return _("the pool of %(teams)s") % {
+        "teams": _("、").join(teams[pk].name for pk in team_ids if pk in teams)
+    }
 
 
 def filter_pool(queryset: QuerySet[Customer], params: dict[str, str]) -> QuerySet[Customer]:
@@ -226,6 +316,116 @@ def collision_registration_for(user: User, pk: int) -> Registration:
     )
 
 
+# --- Registrations outside the rep's territory: the hold and the approval queue ----------
+
+
+def pending_customer_ids() -> QuerySet[Registration, Any]:
+    """Customers held out of the pool while their registration awaits approval, as a
+    subquery (registered with ownership.holds by AllocationConfig.ready)."""
+    return Registration.objects.filter(
+        outcome=RegistrationOutcome.PENDING, customer__isnull=False
+    ).values("customer_id")
+
+
+def pending_registration_of(customer: Customer) -> Registration | None:
+    """The registration of `customer` awaiting approval, if any (what a second registration
+    of the same company is told: who, which team, since when)."""
+    return (
+        Registration.objects.filter(customer=customer, outcome=RegistrationOutcome.PENDING)
+        .select_related("rep", "rep__team")
+        .first()
+    )
+
+
+def _held_by_territory() -> QuerySet[Registration]:
+    """Registrations a territory held back (pending, then approved or rejected) or routed:
+    those with responsible teams."""
+    teams = Registration.responsible_teams.through.objects.filter(registration_id=OuterRef("pk"))
+    return Registration.objects.filter(Exists(teams))
+
+
+def registrations_decided_by(user: User) -> QuerySet[Registration]:
+    """Registrations held back by a territory that `user` decides on: those of the teams the
+    user manages (with every team below them: ownership.territories.selectors.managers_of
+    answers the same question the other way round); administrators: all."""
+    if not user.is_active:
+        return Registration.objects.none()
+    if user.is_crm_admin:
+        return _held_by_territory()
+    if not user.is_manager:
+        return Registration.objects.none()
+    teams = Registration.responsible_teams.through.objects.filter(
+        registration_id=OuterRef("pk"), team_id__in=teams_managed_by(user).values("pk")
+    )
+    return Registration.objects.filter(Exists(teams))
+
+
+def own_registration_for(user: User, pk: int) -> Registration:
+    """A registration of the rep's own that a territory held back or routed (its outcome
+    page); anyone else's, or another kind: Http404."""
+    return get_object_or_404(
+        _held_by_territory()
+        .select_related("customer", "ledger_event", "ledger_event__actor")
+        .prefetch_related("responsible_teams"),
+        pk=pk,
+        rep=user,
+    )
+
+
+def can_decide_registration(user: User, registration: Registration) -> bool:
+    return registrations_decided_by(user).filter(pk=registration.pk).exists()
+
+
+def registration_for_decision(user: User, pk: int) -> Registration:
+    """A registration `user` decides on (in any outcome: deciding twice gets a clear
+    answer), or Http404."""
+    return get_object_or_404(registrations_decided_by(user), pk=pk)
+
+
+def registration_queue(user: User) -> QuerySet[Registration]:
+    """Pending registrations `user` may approve or reject, oldest (first precedence) first."""
+    return (
+        registrations_decided_by(user)
+        .filter(outcome=RegistrationOutcome.PENDING)
+        .select_related("rep", "rep__team", "customer", "customer__industry")
+        .prefetch_related("responsible_teams")
+        .order_by("submitted_at", "pk")
+    )
+
+
+@dataclass
+class Holding:
+    owned: int
+    cap: int
+
+    @property
+    def full(self) -> bool:
+        return self.owned >= self.cap
+
+
+def holdings_of(reps: Iterable[User]) -> dict[int, Holding]:
+    """Customers counted against each rep's holding cap, and the cap (three queries): the
+    queue shows at once who could not take a customer now."""
+    people = {rep.pk: rep for rep in reps}
+    if not people:
+        return {}
+    policies = effective_policies({rep.team_id for rep in people.values()})
+    counts = {
+        row["owner_id"]: row
+        for row in Customer.objects.filter(owner_id__in=people, merged_into__isnull=True)
+        .values("owner_id")
+        .annotate(total=Count("id"), won=Count("id", filter=Q(stage=FunnelStage.WON)))
+        .order_by()
+    }
+    result = {}
+    for pk, rep in people.items():
+        policy = policies[rep.team_id]
+        row = counts.get(pk, {"total": 0, "won": 0})
+        owned = row["total"] - (0 if policy.count_won_in_cap else row["won"])
+        result[pk] = Holding(owned=owned, cap=policy.max_owned)
+    return result
+
+
 # --- Allocation (分配): scope, rep profiles and suggestions ---------------------------------
 
 # At most this many customers per suggestion page or bulk allocation.
@@ -257,11 +457,12 @@ def allocation_team_for(user: User, raw_team: str | None) -> Team | None:
 
 
 def team_pool(team: Team | None) -> QuerySet[Customer]:
-    """The pool a manager allocates from. For now the one public pool (owner IS NULL);
-    territories will narrow it per team."""
-    return Customer.objects.filter(owner__isnull=True, merged_into__isnull=True).select_related(
-        "industry"
-    )
+    """The pool a manager allocates from for `team`: the team's territory pool (and those of
+    the teams above it) plus the national pool. No team: the whole pool."""
+    queryset = _unowned()
+    if team is not None:
+        queryset = _territory_pools(queryset, {team.pk})
+    return queryset.select_related("industry")
 
 
 def team_reps(team: Team) -> QuerySet[User]:
@@ -565,10 +766,10 @@ SUGGESTION_FIELDS = (
 )
 
 
-def selected_pool_customers(ids: Iterable[int]) -> list[Customer]:
-    """The chosen customers that are (still) in the pool, in the order chosen."""
+def selected_pool_customers(ids: Iterable[int], team: Team | None = None) -> list[Customer]:
+    """The chosen customers that are (still) in the team's pool, in the order chosen."""
     wanted = list(dict.fromkeys(ids))[:MAX_SELECTION]
-    found = {c.pk: c for c in team_pool(None).filter(pk__in=wanted).only(*SUGGESTION_FIELDS)}
+    found = {c.pk: c for c in team_pool(team).filter(pk__in=wanted).only(*SUGGESTION_FIELDS)}
     return [found[pk] for pk in wanted if pk in found]
 
 

@@ -19,12 +19,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from allocation import selectors
 from allocation.models import (
     OPEN_STATES,
+    REGISTRATION_TRANSITIONS,
     AllocationBatch,
     AllocationMethod,
     HistoryAction,
@@ -38,11 +40,14 @@ from allocation.models import (
 from crm import services as crm_services
 from crm.duplicates import DuplicateMatch
 from crm.errors import DomainError
-from crm.models import Customer, Industry, Team, User
+from crm.models import Customer, Industry, Role, Team, User
 from crm.notifications import notify
 from crm.selectors import customers_changeable_by
 from ownership import services as ownership
+from ownership.models import OutOfTerritoryPolicy
 from ownership.selectors import policy_for_owner
+from ownership.territories import selectors as territories
+from ownership.territories.rules import Resolution
 
 SOFT_MATCH = "soft_match"
 
@@ -70,6 +75,11 @@ class RegistrationResult:
     owned: int = 0
     cap: int = 0
     message: str = ""
+    # awaiting: the earlier registration that waits for approval.
+    pending: Registration | None = None
+    # in_pool: whether the rep may claim it (it may be another team's pool), and whose pool.
+    claimable: bool = True
+    pool: str = ""
 
 
 def _record(
@@ -81,8 +91,9 @@ def _record(
     customer: Customer | None,
     shown: Iterable[DuplicateMatch] = (),
     confirmed: bool = False,
+    resolution: Resolution | None = None,
 ) -> Registration:
-    return Registration.objects.create(
+    registration = Registration.objects.create(
         rep=actor,
         submitted_at=submitted_at,
         outcome=outcome,
@@ -104,7 +115,34 @@ def _record(
             for m in shown
         ],
         confirmed_different=confirmed,
+        territory_id=resolution.territory_id if resolution else None,
+        territory_label=resolution.territory_label[:300] if resolution else "",
     )
+    if resolution is not None and resolution.team_ids:
+        registration.responsible_teams.set(resolution.team_ids)
+    return registration
+
+
+def _territory_policy(actor: User, resolution: Resolution | None) -> str:
+    """What a registration by `actor` does under the territory rules: allow (as without
+    territories), approval or route. Only a rep whose team (or a team above it) is not
+    responsible for the customer's territory meets the territory's policy."""
+    if resolution is None or territories.team_covers(actor.team, resolution):
+        return OutOfTerritoryPolicy.ALLOW
+    return resolution.policy or OutOfTerritoryPolicy.ALLOW
+
+
+def _teams_label(team_ids: Iterable[int]) -> str:
+    ids = list(team_ids)
+    teams = territories.teams_by_id(ids)
+    return _("、").join(teams[pk].name for pk in ids if pk in teams)
+
+
+def _pool_of(team_ids: Iterable[int]) -> str:
+    label = _teams_label(team_ids)
+    if not label:
+        return _("the national pool")
+    return _("the pool of %(teams)s") % {"teams": label}
 
 
 def registration_submit(
@@ -115,16 +153,29 @@ def registration_submit(
 ) -> RegistrationResult:
     """Register a customer for `actor`. Outcomes: registered, collision (someone else owns
     it), in_pool (continue as a claim), own, soft_match (confirm "a different company"),
-    cap_reached. Bad input raises crm.services.CustomerInvalid; nothing is half saved."""
+    cap_reached; and, outside the rep's team's territory (ownership.territories): pending
+    (created, not owned, held out of the pool until a manager of the responsible team
+    decides), routed (created in the responsible team's pool) or awaiting (another rep's
+    registration of the company is pending). Bad input raises
+    crm.services.CustomerInvalid; nothing is half saved."""
     submitted_at = timezone.now()
     confirmed = list(confirmed_distinct)
+    resolution = territories.resolve(
+        territories.facts_of_form(
+            address=form.address, industry=form.industry, size_band=form.size_band
+        )
+    )
+    territory_policy = _territory_policy(actor, resolution)
     with transaction.atomic():
         rep = ownership._lock_rep(actor)
         ownership.check_eligible_owner(rep)
         ownership.check_not_departing(rep)
         policy = policy_for_owner(rep)
         try:
-            ownership.check_holding_cap(rep, policy)
+            # A routed customer is never the rep's: their cap does not matter. A pending
+            # one would be: the cap applies now and again at approval.
+            if territory_policy != OutOfTerritoryPolicy.ROUTE:
+                ownership.check_holding_cap(rep, policy)
         except ownership.HoldingCapReached as error:
             return RegistrationResult(
                 outcome=RegistrationOutcome.CAP_REACHED,
@@ -156,6 +207,45 @@ def registration_submit(
                 mobile=form.first_contact_phone,
             )
         shown = _confirmed_matches(customer, confirmed)
+        if territory_policy != OutOfTerritoryPolicy.ALLOW:
+            assert resolution is not None
+            registration = _record(
+                actor=actor,
+                form=form,
+                outcome=RegistrationOutcome.PENDING
+                if territory_policy == OutOfTerritoryPolicy.APPROVAL
+                else RegistrationOutcome.ROUTED,
+                submitted_at=submitted_at,
+                customer=customer,
+                shown=shown,
+                confirmed=bool(confirmed),
+                resolution=resolution,
+            )
+            if registration.outcome == RegistrationOutcome.PENDING:
+                _notify_registration_pending(registration, resolution)
+                return RegistrationResult(
+                    outcome=RegistrationOutcome.PENDING,
+                    customer=customer,
+                    registration=registration,
+                )
+            pool = _pool_of(resolution.team_ids)
+            registration.ledger_event = ownership.ownership_pool_entry(
+                actor=actor,
+                customer=customer,
+                reason=_(
+                    "Registered by %(rep)s outside their team's territory: routed to %(pool)s "
+                    "(%(territory)s)."
+                )
+                % {"rep": actor, "pool": pool, "territory": resolution.territory_label},
+                cause=registration,
+            )
+            registration.save(update_fields=["ledger_event"])
+            return RegistrationResult(
+                outcome=RegistrationOutcome.ROUTED,
+                customer=customer,
+                registration=registration,
+                pool=pool,
+            )
         registration = _record(
             actor=actor,
             form=form,
@@ -191,9 +281,29 @@ def _existing(
 ) -> RegistrationResult:
     match: DuplicateMatch = error.matches[0]
     customer = match.customer
-    if customer.owner_id is None:
+    pending = selectors.pending_registration_of(customer) if customer.owner_id is None else None
+    claimable = True
+    pool = ""
+    if pending is not None:
+        # Invariant 4: who registered it, their team and when; nothing of the customer.
+        outcome = RegistrationOutcome.AWAITING
+        if pending.rep_id == actor.pk:
+            message = _("Your registration of this customer awaits approval.")
+        else:
+            message = _("Registered by %(rep)s on %(date)s, awaiting approval.") % {
+                "rep": pending.rep,
+                "date": date_format(timezone.localtime(pending.submitted_at), "DATE_FORMAT"),
+            }
+    elif customer.owner_id is None:
         outcome = RegistrationOutcome.IN_POOL
-        message = _("This customer is in the public pool; you can claim it.")
+        claimable = selectors.in_pool_of(actor, customer)
+        pool = selectors.pool_label(customer)
+        if claimable:
+            message = _("This customer is in the public pool; you can claim it.")
+        else:
+            message = _("This customer is in %(pool)s; only that team's reps can claim it.") % {
+                "pool": pool
+            }
     elif customer.owner_id == actor.pk:
         outcome = RegistrationOutcome.OWN
         message = _("You already own this customer.")
@@ -209,6 +319,197 @@ def _existing(
         registration=registration,
         matches=error.matches,
         message=message,
+        pending=pending,
+        claimable=claimable,
+        pool=pool,
+    )
+
+
+# --- Registrations held back by a territory: approval or rejection -----------------------
+
+
+class RegistrationError(DomainError):
+    pass
+
+
+class RegistrationNotAllowed(RegistrationError):
+    pass
+
+
+class RegistrationAlreadyDecided(RegistrationError):
+    """A change the transition table does not allow (deciding twice)."""
+
+
+class RegistrationRepAtCap(RegistrationError):
+    pass
+
+
+DEFAULT_PENDING_REGISTRATION_DAYS = 7
+
+
+def pending_registration_days() -> int:
+    """Days a pending registration may wait before the queue marks it overdue (setting
+    PENDING_REGISTRATION_DAYS). Nothing expires: the precedence is the rep's and only a
+    manager's decision settles it."""
+    return int(getattr(settings, "PENDING_REGISTRATION_DAYS", DEFAULT_PENDING_REGISTRATION_DAYS))
+
+
+def pending_hold_message(customer: Customer) -> str:
+    """Why a pending registration's customer cannot be claimed or allocated."""
+    return _(
+        "%(customer)s is not in the pool: its registration awaits approval by a manager of "
+        "the responsible team."
+    ) % {"customer": customer}
+
+
+def check_registration_transition(from_outcome: str, to_outcome: str) -> None:
+    if to_outcome not in REGISTRATION_TRANSITIONS.get(from_outcome, frozenset()):
+        raise RegistrationAlreadyDecided(
+            _("This registration no longer awaits approval: %(outcome)s.")
+            % {"outcome": RegistrationOutcome(from_outcome).label}
+        )
+
+
+def registration_transition(
+    *, registration_id: int, to_outcome: str, actor: User, reason: str
+) -> Registration:
+    """THE change of a pending registration: lock the row, refuse what the table does not
+    allow, then settle the customer through the ownership writer in the same transaction —
+    to the rep (approved: ledger `registered`) or into the responsible team's pool
+    (rejected: ledger `released` from nobody). That ledger event, with this registration as
+    its cause, is the decision's history row; the registration points to it."""
+    with transaction.atomic():
+        locked = (
+            Registration.objects.select_for_update(of=("self",))
+            .select_related("rep", "customer")
+            .get(pk=registration_id)
+        )
+        check_registration_transition(locked.outcome, to_outcome)
+        customer = locked.customer
+        assert customer is not None  # a pending registration always has its customer
+        # The hold ends with the pending outcome: written first, so that the writer below
+        # (which refuses held customers) sees the customer free in this transaction.
+        locked.outcome = to_outcome
+        locked.save(update_fields=["outcome"])
+        if to_outcome == RegistrationOutcome.REGISTERED:
+            event = ownership.ownership_register(
+                actor=actor, owner=locked.rep, customer=customer, evidence=reason, cause=locked
+            )
+        else:
+            event = ownership.ownership_pool_entry(
+                actor=actor, customer=customer, reason=reason, cause=locked
+            )
+        locked.ledger_event = event
+        locked.save(update_fields=["ledger_event"])
+        return locked
+
+
+def _decidable(actor: User, registration: Registration) -> None:
+    if not selectors.can_decide_registration(actor, registration):
+        raise RegistrationNotAllowed(_("You cannot decide on this registration."))
+
+
+def registration_approve(
+    *, actor: User, registration: Registration, note: str = ""
+) -> Registration:
+    """A manager of the responsible team approves: the rep owns the customer from now (the
+    registration keeps its earlier precedence time). The rep's holding cap applies now;
+    at the cap, nothing changes and the registration stays pending."""
+    _decidable(actor, registration)
+    note = (note or "").strip()
+    reason = _("Registration of %(date)s approved by %(manager)s for %(territory)s.") % {
+        "date": date_format(timezone.localtime(registration.submitted_at), "DATETIME_FORMAT"),
+        "manager": actor,
+        "territory": registration.territory_label,
+    }
+    if note:
+        reason = f"{reason} {note}"
+    with transaction.atomic():
+        try:
+            decided = registration_transition(
+                registration_id=registration.pk,
+                to_outcome=RegistrationOutcome.REGISTERED,
+                actor=actor,
+                reason=reason,
+            )
+        except ownership.HoldingCapReached as error:
+            raise RegistrationRepAtCap(
+                _(
+                    "Not approved: %(name)s already owns %(owned)d customers and the holding "
+                    "cap is %(cap)d. The registration stays pending: reject it, or approve "
+                    "once %(name)s has room."
+                )
+                % {"name": registration.rep, "owned": error.owned, "cap": error.cap}
+            ) from error
+        _notify_registration_decided(decided, actor, note)
+        return decided
+
+
+def registration_reject(*, actor: User, registration: Registration, note: str) -> Registration:
+    """A manager of the responsible team rejects, saying why: the customer enters that team's
+    pool (a ledger entry records it) and the rep is told."""
+    _decidable(actor, registration)
+    note = (note or "").strip()
+    if not note:
+        raise RegistrationError(_("Say why you reject the registration."))
+    teams = list(registration.responsible_teams.values_list("pk", flat=True))
+    reason = _(
+        "Registration by %(rep)s rejected by %(manager)s; the customer is in %(pool)s. "
+        "Reason: %(note)s"
+    ) % {"rep": registration.rep, "manager": actor, "note": note, "pool": _pool_of(teams)}
+    with transaction.atomic():
+        decided = registration_transition(
+            registration_id=registration.pk,
+            to_outcome=RegistrationOutcome.REJECTED,
+            actor=actor,
+            reason=reason,
+        )
+        _notify_registration_decided(decided, actor, note)
+        return decided
+
+
+def _registration_deciders(team_ids: Iterable[int]) -> list[User]:
+    """The managers of the responsible teams (and above); administrators when none."""
+    managers = list(territories.managers_of(team_ids))
+    if managers:
+        return managers
+    return list(User.objects.filter(role=Role.ADMIN, is_active=True))
+
+
+def _notify_registration_pending(registration: Registration, resolution: Resolution) -> None:
+    notify(
+        recipients=[
+            person
+            for person in _registration_deciders(resolution.team_ids)
+            if person.pk != registration.rep_id
+        ],
+        kind="registration_to_approve",
+        context={
+            "registration": registration,
+            "rep": registration.rep,
+            "team": registration.rep.team,
+            "territory": registration.territory_label,
+            "teams": _teams_label(resolution.team_ids),
+            "days": pending_registration_days(),
+        },
+        url=reverse("registration_queue"),
+        dedup_key=f"registration:{registration.pk}",
+    )
+
+
+def _notify_registration_decided(registration: Registration, actor: User, note: str) -> None:
+    teams = list(registration.responsible_teams.values_list("pk", flat=True))
+    notify(
+        recipients=[registration.rep] if registration.rep_id != actor.pk else [],
+        kind="registration_decided",
+        context={
+            "registration": registration,
+            "actor": actor,
+            "note": note,
+            "pool": _pool_of(teams),
+        },
+        url=reverse("registration_outcome", args=[registration.pk]),
+        dedup_key=f"registration:{registration.pk}:{registration.outcome}",
     )
 
 

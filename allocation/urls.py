@@ -14,6 +14,18 @@ urlpatterns = [
         views.registration_transfer,
         name="registration_transfer",
     ),
+    # Registrations outside the rep's territory: the rep's outcome page, the manager's queue
+    path(
+        "registrations/<int:pk>/",
+        views.registration_outcome,
+        name="registration_outcome",
+    ),
+    path("registrations/pending/", views.registration_queue, name="registration_queue"),
+    path(
+        "registrations/<int:pk>/decide/",
+        views.registration_decide,
+        name="registration_decide",
+    ),
     path("requests/", views.request_list, name="request_list"),
     path("requests/queue/", views.request_queue, name="request_queue"),
     path("requests/queue/approve/", views.request_bulk_approve, name="request_bulk_approve"),

@@ -85,6 +85,11 @@ def register(request: HttpRequest) -> HttpResponse:
         messages.error(request, error.message)
         return render(request, "allocation/register.html", {"form": form})
     context: dict[str, Any] = {"result": result, "form": form}
+    if result.outcome in (RegistrationOutcome.PENDING, RegistrationOutcome.ROUTED):
+        assert result.registration is not None
+        return redirect("registration_outcome", pk=result.registration.pk)
+    if result.outcome == RegistrationOutcome.AWAITING:
+        return render(request, "allocation/register_awaiting.html", context)
     if result.outcome == RegistrationOutcome.REGISTERED:
         assert result.customer is not None
         messages.success(
@@ -139,6 +144,17 @@ def claim(request: HttpRequest) -> HttpResponse:
     customers = list(Customer.objects.filter(pk__in=ids, merged_into__isnull=True))
     if len(customers) != len(set(ids)):
         messages.error(request, _("Some of the chosen customers no longer exist."))
+    # Another team's territory pool is not the rep's to claim from (the writer refuses owned
+    # and held customers itself, with its own words).
+    elsewhere = selectors.in_other_pools(user, ids)
+    for customer in customers:
+        if customer.pk in elsewhere:
+            messages.error(
+                request,
+                _("%(customer)s is in %(pool)s; only that team's reps can claim it.")
+                % {"customer": customer, "pool": selectors.pool_label(customer)},
+            )
+    customers = [customer for customer in customers if customer.pk not in elsewhere]
     outcome = ownership.ownership_claim_many(actor=user, customers=customers)
     for customer in outcome.claimed:
         messages.success(request, _("Claimed %(customer)s.") % {"customer": customer})
@@ -175,6 +191,112 @@ def release(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _user(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
+
+
+# --- Registrations outside the rep's territory: outcome page, approval queue -------------
+
+
+@role_required(Role.REP, admins=False)
+@require_GET
+def registration_outcome(request: HttpRequest, pk: int) -> HttpResponse:
+    """What became of the rep's registration that a territory held back or routed: pending
+    (and since when), approved, rejected, or in which team's pool it went."""
+    user = _user(request)
+    registration = selectors.own_registration_for(user, pk)
+    teams = list(registration.responsible_teams.all())
+    return render(
+        request,
+        "allocation/register_outcome.html",
+        {
+            "registration": registration,
+            "teams": teams,
+            "days": services.pending_registration_days(),
+        },
+    )
+
+
+@role_required(Role.MANAGER)
+@require_GET
+def registration_queue(request: HttpRequest) -> HttpResponse:
+    """Registrations by other teams' reps in the manager's territories, waiting for a
+    decision, oldest first (the first precedence first)."""
+    user = _user(request)
+    page = Paginator(selectors.registration_queue(user), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = list(page)
+    holdings = selectors.holdings_of(row.rep for row in rows)
+    now = timezone.now()
+    days = services.pending_registration_days()
+    return render(
+        request,
+        "allocation/registrations/queue.html",
+        {
+            "page": page,
+            "rows": [_queue_row(row, holdings, now, days) for row in rows],
+            "days": days,
+        },
+    )
+
+
+def _queue_row(
+    registration: Any, holdings: dict[int, selectors.Holding], now: Any, days: int
+) -> dict[str, Any]:
+    waited = (now - registration.submitted_at).days
+    return {
+        "item": registration,
+        "holding": holdings.get(registration.rep_id),
+        "waited": waited,
+        "overdue": waited >= days,
+    }
+
+
+@role_required(Role.MANAGER)
+@require_POST
+def registration_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """Approve, or reject with a reason (from the queue by htmx: answers with the row)."""
+    user = _user(request)
+    registration = selectors.registration_for_decision(user, pk)
+    form = DecisionForm(request.POST)
+    error = done = ""
+    if not form.is_valid():
+        error = _("Choose approve or reject.")
+    else:
+        note = form.cleaned_data["comment"]
+        try:
+            if form.cleaned_data["action"] == "approve":
+                registration = services.registration_approve(
+                    actor=user, registration=registration, note=note
+                )
+                done = _("Approved: %(customer)s now belongs to %(rep)s.") % {
+                    "customer": registration.customer,
+                    "rep": registration.rep,
+                }
+            else:
+                registration = services.registration_reject(
+                    actor=user, registration=registration, note=note
+                )
+                done = _("Rejected: %(customer)s went to the responsible team's pool.") % {
+                    "customer": registration.customer
+                }
+        except DomainError as failure:
+            error = failure.message
+    if getattr(request, "htmx", False):
+        registration = selectors.registration_for_decision(user, pk)
+        holdings = selectors.holdings_of([registration.rep])
+        row = _queue_row(
+            registration, holdings, timezone.now(), services.pending_registration_days()
+        )
+        return render(
+            request,
+            "allocation/registrations/_queue_row.html",
+            {"row": row, "row_error": error, "row_done": done},
+        )
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, done)
+    return redirect("registration_queue")
 
 
 def _query_without_page(request: HttpRequest) -> str:
@@ -498,7 +620,7 @@ def allocation_suggest(request: HttpRequest) -> HttpResponse:
         )
     else:
         ids = [int(v) for v in request.GET.getlist("customer") if v.isdigit()]
-        chosen = selectors.selected_pool_customers(ids)
+        chosen = selectors.selected_pool_customers(ids, team)
     if not chosen:
         messages.error(request, _("Choose at least one customer from the pool."))
         return redirect(f"{reverse('allocation_pool')}?team={team.pk}")
@@ -661,7 +783,7 @@ def allocation_bulk(request: HttpRequest) -> HttpResponse:
                 messages.error(request, str(error))
         return redirect(back)
     data = form.cleaned_data
-    customers = selectors.selected_pool_customers(data["customer"])
+    customers = selectors.selected_pool_customers(data["customer"], team)
     if not customers:
         messages.error(request, _("None of the chosen customers is still in the pool."))
         return redirect(back)
@@ -744,6 +866,7 @@ def team_overview(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "pool_size": pool_size,
             "queue_size": selectors.approval_queue(user).count(),
+            "registrations_size": selectors.registration_queue(user).count(),
             "tiers": TIERS,
         },
     )

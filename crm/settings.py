@@ -218,6 +218,8 @@ SITE_NAME = _("Guishu")
 SITE_URL = env_str("SITE_URL", f"http://127.0.0.1:{env_int('PORT', 8000)}").rstrip("/")
 # Workflow settings (see README, "Configuration").
 REASSIGNMENT_REQUEST_EXPIRY_DAYS = env_int("REASSIGNMENT_REQUEST_EXPIRY_DAYS", 14)
+# Out-of-territory registrations waiting longer for approval are marked overdue (no expiry).
+PENDING_REGISTRATION_DAYS = env_int("PENDING_REGISTRATION_DAYS", 7)
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20 * 1024 * 1024)
 DISPUTE_QUORUM = env_int("DISPUTE_QUORUM", 2)
 DISPUTE_DEADLINE_DAYS = env_int("DISPUTE_DEADLINE_DAYS", 7)
