@@ -74,6 +74,10 @@ MATRIX: dict[str, str] = {
     "request_detail": "request",  # takes a reassignment request's pk: see below
     "request_decide": "request",
     "request_withdraw": "request",
+    # Registrations outside the rep's territory (allocation app)
+    "registration_outcome": "held_registration",  # the rep's own: see below
+    "registration_queue": "plain",  # managers (their territories) and administrators
+    "registration_decide": "held_registration",  # POST only
     "allocation_pool": "plain",
     "allocation_suggest": "plain",
     "allocation_one": "plain",  # POST only; managers and administrators
@@ -213,6 +217,7 @@ def test_anonymous_visitors_reach_only_public_urls(client: Client, victim: Custo
             "review_run": [1],
             "request": [1],
             "registration": [1],
+            "held_registration": [1],
             "dispute": [1],
             "dispute_attachment": [1],
             "departure": [1],
@@ -317,6 +322,66 @@ def test_outsiders_never_reach_a_reassignment_request(
         assert response.status_code == 200
         if user == colleague:
             _assert_no_secret(response.content.decode(), "request page as the receiver")
+
+
+def test_outsiders_never_reach_a_held_registration(
+    client: Client, outsiders: dict[str, User], personas: dict[str, User]
+) -> None:
+    """A registration a territory held back (kind "held_registration") is read by the rep
+    who made it and decided by managers of the responsible team and administrators. Here
+    the responsible team is a third one: every outsider gets 403/404, no decision goes
+    through, and the awaiting customer's details never show."""
+    from allocation.models import Registration
+    from allocation.services import RegistrationForm, registration_submit
+    from ownership.models import OutOfTerritoryPolicy, RuleSet, Territory
+    from ownership.territories.services import rule_set_activate
+
+    south_manager = UserFactory(username="southmgr", role=Role.MANAGER)
+    south: Team = TeamFactory(name="华南销售部", manager=south_manager)
+    rule_set = RuleSet.objects.create(name="矩阵区域")
+    territory = Territory.objects.create(
+        rule_set=rule_set,
+        name="华南",
+        division_codes=["44"],
+        out_of_territory=OutOfTerritoryPolicy.APPROVAL,
+    )
+    territory.teams.set([south])
+    rule_set_activate(actor=personas["admin"], rule_set=rule_set)
+    result = registration_submit(
+        actor=personas["rep"],
+        form=RegistrationForm(
+            display_name="深圳机密科技有限公司",
+            address="广东省深圳市南山区知春路甲48号",
+            phone="010-62345678",
+            first_contact_name="机密联系人",
+            first_contact_phone="13912345678",
+        ),
+    )
+    held = result.registration
+    assert held is not None and held.outcome == "pending"
+    urls = [reverse(n, args=[held.pk]) for n, k in MATRIX.items() if k == "held_registration"]
+    for persona, user in outsiders.items():
+        client.logout()
+        login(client, user)
+        for url in urls:
+            for method in ("get", "post"):
+                response = getattr(client, method)(url, {"action": "approve", "comment": "x"})
+                where = f"{method.upper()} {url} as {persona}"
+                assert response.status_code in (403, 404, 405), f"{where}: {response.status_code}"
+                _assert_no_secret(response.content.decode(), where)
+        queue = client.get(reverse("registration_queue")).content.decode()
+        assert "深圳机密科技有限公司" not in queue, persona
+    held.refresh_from_db()
+    assert held.outcome == "pending" and held.ledger_event is None
+    assert Registration.objects.get(pk=held.pk).customer.owner is None  # type: ignore[union-attr]
+    # Those it concerns: the rep reads it, the south manager and administrators decide.
+    client.logout()
+    login(client, personas["rep"])
+    assert client.get(reverse("registration_outcome", args=[held.pk])).status_code == 200
+    for user in (south_manager, personas["admin"]):
+        client.logout()
+        login(client, user)
+        assert "深圳机密科技有限公司" in client.get(reverse("registration_queue")).content.decode()
 
 
 def test_outsiders_never_reach_a_departure_or_its_tasks(

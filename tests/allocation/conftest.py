@@ -36,3 +36,13 @@ def other_rep(other_team: Team, other_manager: User) -> User:
 def owned(rep: User, global_pool_policy: Any) -> Customer:
     """A customer of the rep (registered through the ownership writer)."""
     return CustomerFactory(owner=rep, display_name="苏州恒远机械股份有限公司", value_tier="B")
+
+
+@pytest.fixture
+def territories(crm_admin: User, team: Team, other_team: Team, global_pool_policy: Any) -> Any:
+    """An active rule set: 北京 needs the north team's approval, 天津 is routed to its pool,
+    广东 is open to all (the north team's), 上海 is the east team's (tests.allocation.
+    territory_setup)."""
+    from tests.allocation.territory_setup import activate_rule_set
+
+    return activate_rule_set(actor=crm_admin, east=team, north=other_team)
