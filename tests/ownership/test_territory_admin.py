@@ -215,7 +215,11 @@ def test_the_tree_view_is_indented_ordered_and_filtered_by_rule_set(
         response = admin_client.get(url, {"rule_set__id__exact": draft.pk})
     body = response.content.decode()
     rows = [t.name for t in response.context["cl"].result_list]
-    assert rows == ["华东", "华北", "海淀区"]  # roots by priority and name; a child after its parent
+    assert rows == [
+        "华东",
+        "华北",
+        "海淀区",
+    ]  # roots by priority and name; a child after its parent
     assert "padding-left:1.5em" in body and "110108 海淀区" in body
     assert "添加下级区域" in body
     everything = [t.rule_set_id for t in admin_client.get(url).context["cl"].result_list]
@@ -228,7 +232,11 @@ def test_division_codes_are_accepted_in_every_form_and_stored_short(
     response = admin_client.post(
         reverse("admin:ownership_territory_add"),
         _territory_post(
-            draft, name="京沪", division_codes="110000，310115、 4401", teams=[team.pk], priority="5"
+            draft,
+            name="京沪",
+            division_codes="110000，310115、 4401",
+            teams=[team.pk],
+            priority="5",
         ),
     )
     assert response.status_code == 302, _errors(response)
