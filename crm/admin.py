@@ -110,6 +110,20 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
 
+    # Only a superuser makes superusers or hands out permissions one by one: a CRM
+    # administrator holds exactly the role table's permissions and cannot raise their own
+    # (or take over a superuser's account by editing it or setting its password).
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ["is_superuser", "user_permissions"]
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
     @transaction.atomic
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         role = obj.role

@@ -34,7 +34,7 @@ else:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "crm.apps.GuishuAdminConfig",  # django.contrib.admin, refusals logged
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

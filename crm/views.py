@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.contrib import messages
@@ -20,8 +19,7 @@ from crm import selectors, services
 from crm.errors import DomainError
 from crm.models import Language, Role, User
 from crm.roles import role_required
-
-security_log = logging.getLogger("guishu.security")
+from crm.security import log_refusal
 
 HOME_TEMPLATES: dict[str, str] = {
     Role.REP: "crm/home_rep.html",
@@ -104,26 +102,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
     )
 
 
-def _log_refusal(request: HttpRequest, status: int) -> None:
-    user = getattr(request, "user", None)
-    security_log.warning(
-        "refused %s %s %s user=%s at=%s",
-        status,
-        request.method,
-        request.path,
-        getattr(user, "username", "") or "anonymous",
-        timezone.now().isoformat(),
-    )
-
-
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    _log_refusal(request, 403)
+    log_refusal(request, 403)
     return render(request, "403.html", status=403)
 
 
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     # Selectors answer 404 for someone else's records: a refused authorisation too.
-    _log_refusal(request, 404)
+    log_refusal(request, 404)
     return render(request, "404.html", status=404)
 
 
