@@ -100,6 +100,10 @@ def test_collision_dispute_ruled_by_the_committee(
     assert "已报备" in page.content()
     customer = Customer.objects.get()
     assert customer.owner == rep and customer.credit_code == CREDIT_CODE
+    # The owner reads them on the customer's page (so their absence below means something).
+    page = first.goto(reverse("customer_detail", args=[customer.pk]))
+    body = page.content()
+    assert all(secret in body for secret in SECRETS.values() if secret != SECRETS["evidence"])
 
     # --- the second rep registers it written differently: the collision page ---
     second = journey(phone=True)
