@@ -516,12 +516,17 @@ class CustomerTerritory(models.Model):
     rule-set activation rewrites this narrow table, not the wide, heavily indexed customer
     table."""
 
+    # No database foreign key to the customer, on purpose: an activation writes a row per
+    # customer, and each key check would lock its customer row (FOR KEY SHARE writes the
+    # tuple), touching the very table this one exists to spare. Customers are never deleted
+    # by raw SQL; a deletion through the ORM still cascades here.
     customer = models.OneToOneField(
         "crm.Customer",
         verbose_name=_("customer"),
         primary_key=True,
         on_delete=models.CASCADE,
         related_name="territory_record",
+        db_constraint=False,
     )
     rule_set = models.ForeignKey(
         RuleSet, verbose_name=_("rule set"), on_delete=models.PROTECT, related_name="+"

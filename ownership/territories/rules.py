@@ -174,6 +174,7 @@ class CompiledRuleSet:
         self._compile()
         self._by_prefix: dict[str, list[CompiledTerritory]] = {}
         self._anywhere: list[CompiledTerritory] = []
+        self._region_cache: dict[str, tuple[CompiledTerritory, ...]] = {}
         for territory in self.territories.values():
             if territory.prefixes is None:
                 self._anywhere.append(territory)
@@ -293,22 +294,26 @@ class CompiledRuleSet:
 
     # --- resolving ------------------------------------------------------------------------
 
+    def _by_region(self, code: str) -> tuple[CompiledTerritory, ...]:
+        """Territories whose region criterion a division code meets (or that have none),
+        each once. Cached per code: a country has a few thousand of them, a batch over a
+        million customers asks for the same ones again and again."""
+        cached = self._region_cache.get(code)
+        if cached is None:
+            found: dict[int, CompiledTerritory] = {}
+            for length in PREFIX_LENGTHS:
+                if len(code) < length:
+                    break
+                for territory in self._by_prefix.get(code[:length], ()):
+                    found[territory.id] = territory
+            for territory in self._anywhere:
+                found[territory.id] = territory
+            cached = self._region_cache[code] = tuple(found.values())
+        return cached
+
     def candidates(self, facts: Facts) -> list[CompiledTerritory]:
-        """Every territory whose effective criteria all match (each once)."""
-        code = facts.division_code
-        found: list[CompiledTerritory] = []
-        for length in PREFIX_LENGTHS:
-            if len(code) < length:
-                break
-            for territory in self._by_prefix.get(code[:length], ()):
-                if territory.matches_beyond_region(facts):
-                    found.append(territory)
-        for territory in self._anywhere:
-            if territory.matches_beyond_region(facts):
-                found.append(territory)
-        if len(found) > 1 and len({t.id for t in found}) < len(found):
-            found = list({t.id: t for t in found}.values())
-        return found
+        """Every territory whose effective criteria all match."""
+        return [t for t in self._by_region(facts.division_code) if t.matches_beyond_region(facts)]
 
     def _most_specific(self, facts: Facts) -> list[CompiledTerritory]:
         """The candidates no other candidate narrows, best first (priority, then age)."""

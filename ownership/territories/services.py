@@ -177,12 +177,32 @@ def customer_territories_recompute(
     compiled = selectors.compile_rule_set(rule_set)
     now = now or timezone.now()
     resolved = changed = 0
+    table = CustomerTerritory._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS territory_resolution "
-            "(customer_id bigint PRIMARY KEY, territory_id bigint) ON COMMIT DROP"
+            "(customer_id bigint, territory_id bigint) ON COMMIT DROP"
         )
         cursor.execute("TRUNCATE territory_resolution")
+        # A whole-base recompute (an activation) writes a row per customer: checking the
+        # foreign keys row by row costs more than everything else together. As PostgreSQL's
+        # bulk-loading advice says, drop them for the load and add them back validated in
+        # one pass, all in this transaction, so no one ever sees the table without them.
+        # (It holds the table for the duration; registrations meanwhile wait.)
+        keys: list[tuple[str, str]] = []
+        if customer_ids is None:
+            cursor.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
+                [table],
+            )
+            keys = list(cursor.fetchall())
+            # Earlier writes of this transaction may have deferred checks queued on these
+            # tables; ALTER TABLE refuses to run over them, so run them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+            for name, _definition in keys:
+                cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
         for rows in _customer_facts(customer_ids):
             buffer = io.StringIO()
             resolve_id = compiled.resolve_id
@@ -194,7 +214,7 @@ def customer_territories_recompute(
             resolved += len(rows)
         cursor.execute(
             f"""
-            INSERT INTO {CustomerTerritory._meta.db_table}
+            INSERT INTO {table}
                 (customer_id, rule_set_id, territory_id, resolved_at,
                  realignment_exception, exception_reason)
             SELECT r.customer_id, %s, r.territory_id, %s, false, ''
@@ -203,14 +223,16 @@ def customer_territories_recompute(
                SET rule_set_id = EXCLUDED.rule_set_id,
                    territory_id = EXCLUDED.territory_id,
                    resolved_at = EXCLUDED.resolved_at
-               WHERE {CustomerTerritory._meta.db_table}.territory_id
-                         IS DISTINCT FROM EXCLUDED.territory_id
-                  OR {CustomerTerritory._meta.db_table}.rule_set_id <> EXCLUDED.rule_set_id
+               WHERE {table}.territory_id IS DISTINCT FROM EXCLUDED.territory_id
+                  OR {table}.rule_set_id <> EXCLUDED.rule_set_id
             """,
             [rule_set.pk, now],
         )
         changed = cursor.rowcount
         cursor.execute("DROP TABLE territory_resolution")
+        for name, definition in keys:
+            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition} NOT VALID')
+            cursor.execute(f'ALTER TABLE {table} VALIDATE CONSTRAINT "{name}"')
     return resolved, changed
 
 

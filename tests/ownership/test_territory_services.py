@@ -361,3 +361,29 @@ def test_recompute_is_set_based_and_counts_only_changes(draft: RuleSet, crm_admi
             "(SELECT customer_id FROM ownership_customerterritory LIMIT 4)"
         )
     assert territories.customer_territories_recompute(rule_set=draft) == (30, 4)
+
+
+def test_a_whole_base_recompute_leaves_the_foreign_keys_in_place_and_validated(
+    draft: RuleSet, crm_admin: User
+) -> None:
+    def keys() -> list[tuple[str, str, bool]]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint "
+                "WHERE conrelid = 'ownership_customerterritory'::regclass AND contype = 'f' "
+                "ORDER BY conname"
+            )
+            return list(cursor.fetchall())
+
+    before = keys()
+    assert len(before) == 2 and all(valid for _name, _definition, valid in before)
+    CustomerFactory(address=BEIJING_ADDRESS)
+    territories.rule_set_activate(actor=crm_admin, rule_set=draft)
+    assert keys() == before
+    # ... and they hold: a territory that does not exist is refused.
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CustomerTerritory.objects.update(territory_id=10**9)
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
