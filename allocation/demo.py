@@ -2,10 +2,11 @@
 
 Every owner comes from a ledger event, as in real use: registrations (some backdated, so
 the clocks differ), a release, a claim from the pool, a collision and a soft-match
-confirmation kept as evidence; then reassignment requests in every interesting state (an
-applied offer, a rejected one, a pending one in 华东's queue, a cross-team ask waiting for
-both managers) and a balanced allocation from the pool. Idempotent: what exists is left
-alone.
+confirmation kept as evidence; registrations outside the rep's territory (one waiting for
+华北's approval, one routed to 华东's pool); then reassignment requests in every
+interesting state (an applied offer, a rejected one, a pending one in 华东's queue, a
+cross-team ask waiting for both managers) and a balanced allocation from the pool.
+Idempotent: what exists is left alone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from allocation import services as allocation_services
 from allocation.models import ReassignmentRequest, Registration
+from allocation.selectors import team_pool
 from allocation.services import SOFT_MATCH, RegistrationForm, registration_submit
 from crm import services as crm_services
 from crm.demo import DEMO_CUSTOMERS
@@ -79,6 +81,9 @@ def seed() -> str:
         _pool_history(users)
         _collision_and_soft_match(users)
     requests = _requests_and_allocation(users)
+    if created:
+        # After the allocation, so that the routed customer stays in 华东's pool.
+        _out_of_territory(users)
     return f"{created} demo customers, {requests} reassignment requests"
 
 
@@ -113,6 +118,34 @@ def _collision_and_soft_match(users: dict[str, User]) -> None:
             confirmed_distinct=[match.customer.pk for match in result.matches],
         )
     assert Registration.objects.exists()
+
+
+def _out_of_territory(users: dict[str, User]) -> None:
+    """Under the demo rule set: 华东's rep_wang registers a 海淀 company, which waits in
+    华北's queue for manager_north; 华北's rep_liu registers a 合肥 company, which 安徽省
+    routes to 华东's pool. The rule set is seeded here first (its own seed, which runs after
+    the workflow apps', then finds it there)."""
+    from ownership.demo import seed_territories
+
+    seed_territories()
+    registration_submit(
+        actor=users["rep_wang"],
+        form=RegistrationForm(
+            display_name="北京星河智能装备有限公司",
+            address="北京市海淀区中关村大街1号",
+            first_contact_name="周总",
+            first_contact_phone="13911223344",
+            evidence="2026 年工博会上对方主动咨询，希望上海团队对接",
+        ),
+    )
+    registration_submit(
+        actor=users["rep_liu"],
+        form=RegistrationForm(
+            display_name="合肥江淮精密制造有限公司",
+            address="安徽省合肥市蜀山区长江西路1号",
+            evidence="朋友介绍",
+        ),
+    )
 
 
 def _demo_customer(ref: str) -> Customer:
@@ -158,9 +191,7 @@ def _requests_and_allocation(users: dict[str, User]) -> int:
     )
     # A balanced allocation of a few pool customers to 华东's reps.
     team = manager.managed_teams.order_by("pk").first()
-    pool = list(
-        Customer.objects.filter(owner__isnull=True, merged_into__isnull=True).order_by("pk")[:3]
-    )
+    pool = list(team_pool(team).order_by("pk")[:3]) if team is not None else []
     if team is not None and pool:
         reps = [users["rep_wang"], users["rep_li"], users["rep_zhang"]]
         allocation_services.allocate_bulk(actor=manager, team=team, customers=pool, reps=reps)
