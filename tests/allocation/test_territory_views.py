@@ -81,7 +81,7 @@ def test_approval_end_to_end(
     told = Notification.objects.get(recipient=rep, kind="registration_decided")
     assert told.url == reverse("registration_outcome", args=[registration.pk])
     page = _as(client, rep).get(told.url).content.decode()
-    assert "已批准：客户归你所有" in page
+    assert "已批准：客户归您所有" in page
     assert (
         "北京星河智能科技有限公司"
         not in _as(client, other_rep).get(reverse("pool")).content.decode()
@@ -117,7 +117,7 @@ def test_rejection_end_to_end_by_htmx(
     assert customer.display_name in _as(client, other_rep).get(reverse("pool")).content.decode()
     assert customer.display_name not in _as(client, rep).get(reverse("pool")).content.decode()
     page = client.get(reverse("registration_outcome", args=[registration.pk])).content.decode()
-    assert "驳回了你对 北京星河智能科技有限公司 的报备" in page and "本团队已在跟进" in page
+    assert "驳回了您对 北京星河智能科技有限公司 的报备" in page and "本团队已在跟进" in page
 
 
 def test_route_end_to_end(client: Client, rep: User, other_rep: User, territories: RuleSet) -> None:
@@ -125,7 +125,7 @@ def test_route_end_to_end(client: Client, rep: User, other_rep: User, territorie
     body = response.content.decode()
     assert "已报备至负责团队的公海" in body
     assert "位于区域「天津」，由 华北销售部 负责" in body
-    assert "你不能成为它的负责人" in body
+    assert "您不能成为它的负责人" in body
     customer = Customer.objects.get()
     assert customer.owner is None
     assert OwnershipEvent.objects.get(customer=customer).kind == EventKind.RELEASED
@@ -159,7 +159,7 @@ def test_the_pending_hold_on_every_page(
     assert Registration.objects.filter(rep=second_rep, outcome="awaiting").count() == 1
     # The rep who registered it sees their own pending registration.
     body = _register(client, rep, "北京星河智能科技有限公司", "beijing").content.decode()
-    assert "你的报备正在等待审批" in body
+    assert "您的报备正在等待审批" in body
     # Not in any pool page; a claim and an allocation are refused.
     for user in (other_rep, second_rep):
         assert customer.display_name not in _as(client, user).get(reverse("pool")).content.decode()
