@@ -56,6 +56,15 @@ MATRIX: dict[str, str] = {
     "review_run_detail": "review_run",  # takes a review run's pk: see the test below
     "policy_what_if": "plain",
     "policy_what_if_apply": "plain",  # POST only; administrators
+    # Territories (ownership app): managers read theirs; the rest is for administrators
+    "territory_mine": "plain",
+    "territory_simulate": "plain",
+    "realignment_preview": "plain",
+    "realignment_export": "plain",
+    "realignment_confirm": "plain",  # POST only; administrators
+    "realignment_apply": "plain",  # POST only; administrators
+    "realignment_exceptions": "plain",
+    "realignment_exception_clear": "plain",  # POST only; administrators
     "funnel_report": "plain",
     "funnel_export": "plain",
     "funnel_snapshot_take": "plain",  # POST only; managers and administrators
