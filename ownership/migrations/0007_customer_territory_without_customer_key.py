@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0010_customer_territory_without_customer_key'),
+        ('crm', '0009_funnel_snapshots'),
         ('ownership', '0006_rule_set_status_label_and_admin_permissions'),
     ]
 
