@@ -194,7 +194,7 @@ def main() -> None:
     from django.db import connection
 
     from crm.models import Customer, Industry, User
-    from ownership.models import CustomerTerritory, RuleSet, Territory
+    from ownership.models import CustomerTerritory, PoolPolicy, RuleSet, Territory
     from ownership.territories import selectors
     from ownership.territories import services as territories
 
@@ -208,7 +208,14 @@ def main() -> None:
         if have:
             raise SystemExit(f"database has {have:,} customers; run without --reuse")
         load_customers(args.n, industry_ids)
-    CustomerTerritory.objects.all().delete()
+    # Start from no territories at all (a bench database only).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE ownership_customerterritory, ownership_realignment, "
+            "ownership_rulesetactivation, ownership_territory_teams, "
+            "ownership_territory_industries"
+        )
+    PoolPolicy.objects.filter(territory__isnull=False).delete()
     Territory.objects.all().delete()
     RuleSet.objects.all().delete()
     admin, _created = User.objects.get_or_create(username="bench_admin", defaults={"role": "admin"})
@@ -233,6 +240,18 @@ def main() -> None:
         f"activation: {activation.customers_resolved:,} customers resolved and stored in "
         f"{activate_s:.1f} s (target < 60 s); {activation.customers_changed:,} changed"
     )
+
+    # A re-alignment: a copy of the set activated over the first one, so every stored row
+    # is rewritten (an update, not an insert).
+    copy = territories.rule_set_copy(actor=admin, source=rule_set, name="bench copy")
+    started = time.perf_counter()
+    second = territories.rule_set_activate(actor=admin, rule_set=copy)
+    again_s = time.perf_counter() - started
+    log(
+        f"second activation (every row rewritten): {second.customers_changed:,} changed in "
+        f"{again_s:.1f} s"
+    )
+    rule_set, compiled = copy, selectors.compile_rule_set(copy)
 
     # Agreement: stored territories = resolving one by one, on a sample.
     sample = list(Customer.objects.order_by("?")[:2000])
@@ -270,11 +289,12 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM ownership_customerterritory")
         log(f"stored territories: {cursor.fetchone()[0]:,}")
-    ok_batch = activate_s < 60 or args.n < 1_000_000
+    ok_batch = max(activate_s, again_s) < 60
     ok_single = p95 <= 5
     log(
-        f"RESULT batch {'PASS' if activate_s < 60 else 'FAIL'} ({activate_s:.1f} s < 60 s at "
-        f"{args.n:,}); single {'PASS' if ok_single else 'FAIL'} (p95 {p95:.2f} ms <= 5 ms)"
+        f"RESULT batch {'PASS' if ok_batch else 'FAIL'} ({activate_s:.1f} s and {again_s:.1f} s "
+        f"< 60 s at {args.n:,}); "
+        f"single {'PASS' if ok_single else 'FAIL'} (p95 {p95:.2f} ms <= 5 ms)"
     )
     if disagree or not (ok_batch and ok_single):
         raise SystemExit(1)

@@ -212,28 +212,67 @@ def customer_territories_recompute(
             buffer.seek(0)
             cursor.copy_expert("COPY territory_resolution FROM STDIN", buffer)
             resolved += len(rows)
-        cursor.execute(
-            f"""
-            INSERT INTO {table}
-                (customer_id, rule_set_id, territory_id, resolved_at,
-                 realignment_exception, exception_reason)
-            SELECT r.customer_id, %s, r.territory_id, %s, false, ''
-            FROM territory_resolution r
-            ON CONFLICT (customer_id) DO UPDATE
-               SET rule_set_id = EXCLUDED.rule_set_id,
-                   territory_id = EXCLUDED.territory_id,
-                   resolved_at = EXCLUDED.resolved_at
-               WHERE {table}.territory_id IS DISTINCT FROM EXCLUDED.territory_id
-                  OR {table}.rule_set_id <> EXCLUDED.rule_set_id
-            """,
-            [rule_set.pk, now],
-        )
-        changed = cursor.rowcount
+        if customer_ids is None:
+            changed = _replace_all(cursor, table, rule_set_id=rule_set.pk, now=now)
+        else:
+            cursor.execute(
+                f"""
+                INSERT INTO {table}
+                    (customer_id, rule_set_id, territory_id, resolved_at,
+                     realignment_exception, exception_reason)
+                SELECT r.customer_id, %s, r.territory_id, %s, false, ''
+                FROM territory_resolution r
+                ON CONFLICT (customer_id) DO UPDATE
+                   SET rule_set_id = EXCLUDED.rule_set_id,
+                       territory_id = EXCLUDED.territory_id,
+                       resolved_at = EXCLUDED.resolved_at
+                   WHERE {table}.territory_id IS DISTINCT FROM EXCLUDED.territory_id
+                      OR {table}.rule_set_id <> EXCLUDED.rule_set_id
+                """,
+                [rule_set.pk, now],
+            )
+            changed = cursor.rowcount
         cursor.execute("DROP TABLE territory_resolution")
         for name, definition in keys:
             cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition} NOT VALID')
             cursor.execute(f'ALTER TABLE {table} VALIDATE CONSTRAINT "{name}"')
     return resolved, changed
+
+
+def _replace_all(cursor: Any, table: str, *, rule_set_id: int, now: datetime) -> int:
+    """Replace every stored territory with `territory_resolution`'s, keeping realignment
+    exceptions. Rewriting a million rows in place would leave a million dead ones behind;
+    emptying the table and loading it afresh (in this transaction) does not. Returns how
+    many customers' territories changed."""
+    cursor.execute(
+        f"""
+        SELECT count(*) FROM territory_resolution r
+        LEFT JOIN {table} t ON t.customer_id = r.customer_id
+        WHERE t.customer_id IS NULL OR t.rule_set_id <> %s
+           OR t.territory_id IS DISTINCT FROM r.territory_id
+        """,
+        [rule_set_id],
+    )
+    changed = int(cursor.fetchone()[0])
+    cursor.execute(
+        "CREATE TEMP TABLE territory_exceptions ON COMMIT DROP AS "
+        f"SELECT customer_id, exception_reason FROM {table} WHERE realignment_exception"
+    )
+    cursor.execute(f"TRUNCATE {table}")
+    cursor.execute(
+        f"""
+        INSERT INTO {table}
+            (customer_id, rule_set_id, territory_id, resolved_at,
+             realignment_exception, exception_reason)
+        SELECT r.customer_id, %s, r.territory_id, %s,
+               e.customer_id IS NOT NULL, coalesce(e.exception_reason, '')
+        FROM territory_resolution r
+        LEFT JOIN territory_exceptions e ON e.customer_id = r.customer_id
+        """,
+        [rule_set_id, now],
+    )
+    cursor.execute("DROP TABLE territory_exceptions")
+    return changed
 
 
 def customer_territories_catch_up() -> int:

@@ -387,3 +387,21 @@ def test_a_whole_base_recompute_leaves_the_foreign_keys_in_place_and_validated(
         CustomerTerritory.objects.update(territory_id=10**9)
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def test_exceptions_survive_the_next_activation(realignable: dict, crm_admin: User) -> None:
+    preview = territories.realignment_preview()
+    [group] = preview.groups
+    territories.realignment_apply(
+        actor=crm_admin,
+        fingerprint=preview.fingerprint,
+        decisions=[territories.GroupDecision(key=group.key, choice="keep")],
+    )
+    kept = sorted(c.pk for c in group.customers)
+    active = RuleSet.objects.get(status=RuleSetStatus.ACTIVE)
+    next_set = territories.rule_set_copy(actor=crm_admin, source=active, name="下一版")
+    territories.rule_set_activate(actor=crm_admin, rule_set=next_set)
+    records = CustomerTerritory.objects.filter(realignment_exception=True)
+    assert sorted(records.values_list("customer_id", flat=True)) == kept
+    assert all(r.rule_set_id == next_set.pk and r.exception_reason for r in records)
+    assert territories.realignment_preview().groups == []
