@@ -13,6 +13,7 @@ ARGS = {
     "review_run": [1],
     "request": [1],
     "registration": [1],
+    "held_registration": [1],
     "dispute": [1],
     "dispute_attachment": [1],
     "departure": [1],
