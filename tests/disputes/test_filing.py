@@ -262,6 +262,7 @@ def test_the_dossier_names_the_territory_and_the_rule_that_matched(
     customer_update(actor=crm_admin, customer=contested, address="上海市浦东新区世纪大道1号")
     rule_set = RuleSet.objects.create(name="区域")
     east = Territory.objects.create(rule_set=rule_set, name="华东", division_codes=["31"])
+    assert rep.team is not None
     east.teams.set([rep.team])
     rule_set_activate(actor=crm_admin, rule_set=rule_set)
     refreshed = services.dispute_refresh_dossier(actor=None, dispute=first_contact_case)

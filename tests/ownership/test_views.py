@@ -107,6 +107,7 @@ def test_the_page_names_the_territory_and_which_level_sets_the_clock(
 
     rule_set = RuleSet.objects.create(name="区域")
     east = Territory.objects.create(rule_set=rule_set, name="华东大区", division_codes=["31"])
+    assert rep.team is not None
     east.teams.set([rep.team])
     shanghai = Territory.objects.create(
         rule_set=rule_set, name="上海市", parent=east, division_codes=["31"]
