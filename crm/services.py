@@ -584,6 +584,9 @@ def user_deactivate(*, actor: User | None, user: User, departed: bool = False) -
     from crm.models import EmploymentState
 
     locked = User.objects.select_for_update().get(pk=user.pk)
+    if locked.is_superuser and actor is not None and not actor.is_superuser:
+        # A CRM administrator may not lock out the people above them.
+        raise UserError(_("Only a superuser can deactivate a superuser."))
     user_check_can_deactivate(user=locked)
     fields = []
     if locked.is_active:

@@ -130,3 +130,20 @@ def test_bulk_actions_refuse_owners_and_deactivate_the_others(
     assert not second_rep.is_active
     if action == "mark_departed":
         assert second_rep.state == EmploymentState.DEPARTED
+
+
+def test_a_crm_administrator_cannot_deactivate_a_superuser(
+    superuser: User, crm_admin: User, client: Client
+) -> None:
+    with pytest.raises(crm_services.UserError):
+        crm_services.user_deactivate(actor=crm_admin, user=superuser)
+    login(client, crm_admin)
+    client.post(
+        reverse("admin:crm_user_changelist"),
+        {"action": "deactivate_users", "_selected_action": [superuser.pk]},
+    )
+    superuser.refresh_from_db()
+    assert superuser.is_active
+    crm_services.user_deactivate(actor=superuser, user=superuser)  # a superuser may
+    superuser.refresh_from_db()
+    assert not superuser.is_active
