@@ -27,6 +27,7 @@ from crm.models import Customer, Team, User
 from ownership import services as ownership
 from ownership.models import (
     CustomerTerritory,
+    PoolPolicy,
     Realignment,
     RuleSet,
     RuleSetActivation,
@@ -90,6 +91,12 @@ def rule_set_copy(*, actor: User, source: RuleSet, name: str = "") -> RuleSet:
             copy.teams.set(territory.teams.all())
             copy.industries.set(territory.industries.all())
             mapping[territory.pk] = copy
+            policy = PoolPolicy.objects.filter(territory=territory).first()
+            if policy is not None:
+                # The territory's own clock goes with it into the draft.
+                policy.pk = None
+                policy.territory = copy
+                policy.save(force_insert=True)
         pending = [t for t in pending if t.pk not in mapping]
     return draft
 
@@ -506,6 +513,15 @@ def realignment_apply(
             decision = by_key[group.key]
             ids = [c.pk for c in group.customers]
             if decision.choice == KEEP:
+                # A customer not resolved yet (created since the activation) gets its record
+                # now, so that the exception has somewhere to live.
+                missing = set(ids) - set(
+                    CustomerTerritory.objects.filter(customer_id__in=ids).values_list(
+                        "customer_id", flat=True
+                    )
+                )
+                if missing:
+                    customer_territories_recompute(rule_set=rule_set, customer_ids=missing)
                 CustomerTerritory.objects.filter(customer_id__in=ids).update(
                     realignment_exception=True, exception_reason=reason[:200]
                 )

@@ -78,7 +78,9 @@ def test_activation_records_itself_retires_the_previous_set_and_resolves_everyon
     assert records[shanghai.pk].territory == territory(draft, "华东")
     assert records[nowhere.pk].territory is None  # the default (national pool)
 
+    PoolPolicy.objects.create(territory=territory(draft, "华东"), days_without_follow_up=12)
     second = territories.rule_set_copy(actor=crm_admin, source=draft, name="第二版")
+    assert PoolPolicy.objects.get(territory=territory(second, "华东")).days_without_follow_up == 12
     assert second.status == RuleSetStatus.DRAFT
     assert second.territories.count() == draft.territories.count()
     copied_child = territory(second, "北京软件")
@@ -392,6 +394,8 @@ def test_a_whole_base_recompute_leaves_the_foreign_keys_in_place_and_validated(
 def test_exceptions_survive_the_next_activation(realignable: dict, crm_admin: User) -> None:
     preview = territories.realignment_preview()
     [group] = preview.groups
+    # One of them has no record yet (as if created while the activation ran).
+    CustomerTerritory.objects.filter(customer=group.customers[0]).delete()
     territories.realignment_apply(
         actor=crm_admin,
         fingerprint=preview.fingerprint,
