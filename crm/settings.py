@@ -220,6 +220,9 @@ SITE_URL = env_str("SITE_URL", f"http://127.0.0.1:{env_int('PORT', 8000)}").rstr
 REASSIGNMENT_REQUEST_EXPIRY_DAYS = env_int("REASSIGNMENT_REQUEST_EXPIRY_DAYS", 14)
 # Out-of-territory registrations waiting longer for approval are marked overdue (no expiry).
 PENDING_REGISTRATION_DAYS = env_int("PENDING_REGISTRATION_DAYS", 7)
+# From this many customers on, activating a territory rule set runs as a Celery task with
+# a progress page instead of inside the admin's request.
+TERRITORY_BACKGROUND_ACTIVATION_FROM = env_int("TERRITORY_BACKGROUND_ACTIVATION_FROM", 50_000)
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20 * 1024 * 1024)
 DISPUTE_QUORUM = env_int("DISPUTE_QUORUM", 2)
 DISPUTE_DEADLINE_DAYS = env_int("DISPUTE_DEADLINE_DAYS", 7)

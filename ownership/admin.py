@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
@@ -35,7 +36,10 @@ from ownership.territories import selectors as territory_selectors
 from ownership.territories.services import (
     RuleSetInvalid,
     TerritoryError,
+    activation_progress,
+    customers_estimate,
     rule_set_activate,
+    rule_set_activate_later,
     rule_set_check,
     rule_set_copy,
 )
@@ -328,6 +332,11 @@ class RuleSetAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.overlaps_view),
                 name="ownership_ruleset_overlaps",
             ),
+            path(
+                "<int:pk>/activation/",
+                self.admin_site.admin_view(self.activation_view),
+                name="ownership_ruleset_activation",
+            ),
         ]
         return own + super().get_urls()
 
@@ -361,6 +370,26 @@ class RuleSetAdmin(admin.ModelAdmin):
             overlaps=overlap_rows(overlaps),
         )
 
+    def activation_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Progress of an activation running in the background; refreshes itself."""
+        if not self._may_activate(request):
+            raise PermissionDenied
+        rule_set = get_object_or_404(RuleSet, pk=pk)
+        progress = activation_progress(rule_set.pk) or {}
+        total = int(progress.get("total") or 0)
+        done = int(progress.get("done") or 0)
+        return self._page(
+            request,
+            "admin/ownership/ruleset/activation.html",
+            rule_set,
+            title=gettext("Activating %(name)s") % {"name": rule_set.name},
+            progress=progress,
+            done=done,
+            total=total,
+            percent=min(100, round(100 * done / total)) if total else 0,
+            running=progress.get("state") in ("queued", "running"),
+        )
+
     def activate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """A confirmation page that shows the check first; POST activates. A refusal lists
         the problems and overlaps that stand in the way."""
@@ -369,6 +398,16 @@ class RuleSetAdmin(admin.ModelAdmin):
         rule_set = get_object_or_404(RuleSet, pk=pk)
         error = ""
         if request.method == "POST" and rule_set.status != RuleSetStatus.ACTIVE:
+            if customers_estimate() >= settings.TERRITORY_BACKGROUND_ACTIVATION_FROM:
+                try:
+                    rule_set_activate_later(actor=_user(request), rule_set=rule_set)
+                except RuleSetInvalid as refusal:
+                    return self._activate_page(
+                        request, rule_set, refusal.problems, refusal.overlaps, refusal.message
+                    )
+                return HttpResponseRedirect(
+                    reverse("admin:ownership_ruleset_activation", args=[rule_set.pk])
+                )
             try:
                 activation = rule_set_activate(actor=_user(request), rule_set=rule_set)
             except RuleSetInvalid as refusal:

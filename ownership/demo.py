@@ -89,7 +89,7 @@ def seed_territories() -> str:
         days_to_reach_100=150,
         warning_days=5,
     )
-    activation = territory_services.rule_set_activate(actor=admin, rule_set=rule_set)  # type: ignore[arg-type]
+    activation = territory_services.rule_set_activate(actor=admin, rule_set=rule_set)
     territory_services.rule_set_copy(actor=admin, source=rule_set, name="2027 销售区域（草稿）")  # type: ignore[arg-type]
     return (
         f"territory rule set with {len(made)} territories active "

@@ -38,3 +38,12 @@ def resolve_missing_territories() -> int:
     from ownership.territories.services import customer_territories_catch_up
 
     return customer_territories_catch_up()
+
+
+@shared_task(acks_late=True)
+def activate_rule_set(rule_set_id: int, actor_id: int | None = None) -> None:
+    """A rule set's activation over a large customer base, with progress for the admin page.
+    Safe to redeliver: activating the active set again is refused and recorded as such."""
+    from ownership.territories.services import rule_set_activate_with_progress
+
+    rule_set_activate_with_progress(rule_set_id=rule_set_id, actor_id=actor_id)

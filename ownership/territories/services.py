@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -106,7 +106,12 @@ def rule_set_check(rule_set: RuleSet) -> tuple[CompiledRuleSet, list[Problem], l
     return compiled, compiled.problems, compiled.overlaps()
 
 
-def rule_set_activate(*, actor: User, rule_set: RuleSet) -> RuleSetActivation:
+Progress = Callable[[int], None]
+
+
+def rule_set_activate(
+    *, actor: User | None, rule_set: RuleSet, progress: Progress | None = None
+) -> RuleSetActivation:
     """Make `rule_set` the one active set and recompute every customer's territory, in one
     transaction. Refused while the set has problems or undecided overlaps."""
     with transaction.atomic():
@@ -138,7 +143,9 @@ def rule_set_activate(*, actor: User, rule_set: RuleSet) -> RuleSetActivation:
         target.status = RuleSetStatus.ACTIVE
         target.activated_at = now
         target.save(update_fields=["status", "activated_at"])
-        resolved, changed = customer_territories_recompute(rule_set=target, now=now)
+        resolved, changed = customer_territories_recompute(
+            rule_set=target, now=now, progress=progress
+        )
         return RuleSetActivation.objects.create(
             rule_set=target,
             previous=previous,
@@ -174,6 +181,7 @@ def customer_territories_recompute(
     rule_set: RuleSet | None = None,
     customer_ids: Iterable[int] | None = None,
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> tuple[int, int]:
     """Resolve customers (all, or `customer_ids`) under `rule_set` (default: the active
     one) and store the results. Set-based: resolution in memory, then one COPY into a
@@ -219,6 +227,8 @@ def customer_territories_recompute(
             buffer.seek(0)
             cursor.copy_expert("COPY territory_resolution FROM STDIN", buffer)
             resolved += len(rows)
+            if progress is not None:
+                progress(resolved)
         if customer_ids is None:
             changed = _replace_all(cursor, table, rule_set_id=rule_set.pk, now=now)
         else:
@@ -515,13 +525,13 @@ def realignment_apply(
             if decision.choice == KEEP:
                 # A customer not resolved yet (created since the activation) gets its record
                 # now, so that the exception has somewhere to live.
-                missing = set(ids) - set(
+                unresolved = set(ids) - set(
                     CustomerTerritory.objects.filter(customer_id__in=ids).values_list(
                         "customer_id", flat=True
                     )
                 )
-                if missing:
-                    customer_territories_recompute(rule_set=rule_set, customer_ids=missing)
+                if unresolved:
+                    customer_territories_recompute(rule_set=rule_set, customer_ids=unresolved)
                 CustomerTerritory.objects.filter(customer_id__in=ids).update(
                     realignment_exception=True, exception_reason=reason[:200]
                 )
@@ -559,3 +569,87 @@ def realignment_apply(
         record.counts = counts
         record.save(update_fields=["decisions", "counts"])
         return record
+
+
+# --- activation in the background (a large customer base) -------------------------------
+
+ACTIVATION_PROGRESS_TTL = 24 * 3600
+
+
+def activation_progress_key(rule_set_id: int) -> str:
+    return f"territory-activation:{rule_set_id}"
+
+
+def activation_progress(rule_set_id: int) -> dict[str, Any] | None:
+    """What a background activation has done so far (None: none was started)."""
+    from django.core.cache import cache
+
+    return cache.get(activation_progress_key(rule_set_id))
+
+
+def _set_progress(rule_set_id: int, **state: Any) -> None:
+    from django.core.cache import cache
+
+    cache.set(activation_progress_key(rule_set_id), state, timeout=ACTIVATION_PROGRESS_TTL)
+
+
+def customers_estimate() -> int:
+    """The number of customers as the planner knows it (no COUNT over a million rows)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass",
+            [Customer._meta.db_table],
+        )
+        row = cursor.fetchone()
+    estimate = int(row[0]) if row else 0
+    if estimate < 10_000:
+        estimate = Customer.objects.count()  # small or never analysed: count exactly
+    return estimate
+
+
+def rule_set_activate_later(*, actor: User, rule_set: RuleSet) -> None:
+    """Check now (a refusal is immediate), then activate in a Celery task whose progress
+    `activation_progress` reports; the task checks again under its lock."""
+    from ownership.tasks import activate_rule_set
+
+    _compiled, problems, overlaps = rule_set_check(rule_set)
+    if problems or overlaps:
+        raise RuleSetInvalid(
+            _(
+                "Activation refused: %(problems)d problem(s) and %(overlaps)d undecided "
+                "overlap(s). Fix them first."
+            )
+            % {"problems": len(problems), "overlaps": len(overlaps)},
+            problems=problems,
+            overlaps=overlaps,
+        )
+    _set_progress(rule_set.pk, state="queued", done=0, total=customers_estimate())
+    transaction.on_commit(lambda: activate_rule_set.delay(rule_set.pk, actor.pk))
+
+
+def rule_set_activate_with_progress(*, rule_set_id: int, actor_id: int | None) -> None:
+    """The task's body: activation with its progress written for the page to read."""
+    rule_set = RuleSet.objects.get(pk=rule_set_id)
+    actor = User.objects.filter(pk=actor_id).first() if actor_id else None
+    total = customers_estimate()
+    if rule_set.status == RuleSetStatus.ACTIVE:
+        return  # a redelivered task: the first delivery activated it
+    _set_progress(rule_set_id, state="running", done=0, total=total)
+    try:
+        activation = rule_set_activate(
+            actor=actor,
+            rule_set=rule_set,
+            progress=lambda done: _set_progress(
+                rule_set_id, state="running", done=done, total=max(total, done)
+            ),
+        )
+    except TerritoryError as error:
+        _set_progress(rule_set_id, state="failed", done=0, total=total, message=error.message)
+        return
+    _set_progress(
+        rule_set_id,
+        state="done",
+        done=activation.customers_resolved,
+        total=activation.customers_resolved,
+        changed=activation.customers_changed,
+    )

@@ -396,3 +396,47 @@ def test_a_pool_policy_is_for_a_team_or_a_territory(
         },
     ).json()
     assert [r["id"] for r in found["results"]] == [str(haidian.pk)]
+
+
+def test_a_large_base_is_activated_in_the_background_with_progress(
+    admin_client: Client,
+    draft: RuleSet,
+    crm_admin: User,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.TERRITORY_BACKGROUND_ACTIVATION_FROM = 1
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    customer = customer_in(HAIDIAN)
+    url = reverse("admin:ownership_ruleset_activate", args=[draft.pk])
+    progress_url = reverse("admin:ownership_ruleset_activation", args=[draft.pk])
+    assert "没有正在进行的激活" in admin_client.get(progress_url).content.decode()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = admin_client.post(url)
+    assert response.status_code == 302 and response["Location"] == progress_url
+    # Queued: nothing activated yet, and the page says how far it got and refreshes itself.
+    draft.refresh_from_db()
+    assert draft.status == RuleSetStatus.DRAFT
+    queued = admin_client.get(progress_url).content.decode()
+    assert "正在计算客户所属区域" in queued and 'http-equiv="refresh"' in queued
+    for callback in callbacks:  # the worker runs the task
+        callback()
+    draft.refresh_from_db()
+    assert draft.status == RuleSetStatus.ACTIVE
+    done = admin_client.get(progress_url).content.decode()
+    assert "现已生效" in done and 'http-equiv="refresh"' not in done
+    assert CustomerTerritory.objects.get(customer=customer).territory is not None
+    assert RuleSetActivation.objects.get().activated_by == crm_admin
+
+
+def test_a_background_activation_is_refused_at_once_when_the_check_fails(
+    admin_client: Client, draft: RuleSet, settings: Any, other_team: Team
+) -> None:
+    settings.TERRITORY_BACKGROUND_ACTIVATION_FROM = 1
+    clash = Territory.objects.create(rule_set=draft, name="北京重复", division_codes=["11"])
+    clash.teams.set([other_team])
+    response = admin_client.post(reverse("admin:ownership_ruleset_activate", args=[draft.pk]))
+    assert response.status_code == 200
+    assert "重叠" in response.content.decode()
+    draft.refresh_from_db()
+    assert draft.status == RuleSetStatus.DRAFT
