@@ -166,16 +166,14 @@ def registration_submit(
         )
     )
     territory_policy = _territory_policy(actor, resolution)
-    with transaction.atomic():
-        rep = ownership._lock_rep(actor)
-        ownership.check_eligible_owner(rep)
-        ownership.check_not_departing(rep)
-        policy = policy_for_owner(rep)
+    # The rep stays locked to the end: their holding, counted once here, cannot change
+    # meanwhile, and ownership_register below reuses the lock, the policy and the count.
+    with ownership.rep_locked(actor) as locked:
         try:
             # A routed customer is never the rep's: their cap does not matter. A pending
             # one would be: the cap applies now and again at approval.
             if territory_policy != OutOfTerritoryPolicy.ROUTE:
-                ownership.check_holding_cap(rep, policy)
+                locked.check_holding_cap()
         except ownership.HoldingCapReached as error:
             return RegistrationResult(
                 outcome=RegistrationOutcome.CAP_REACHED,
@@ -255,12 +253,17 @@ def registration_submit(
             shown=shown,
             confirmed=bool(confirmed),
         )
-        ownership.ownership_register(
-            actor=actor, customer=customer, evidence=form.evidence, cause=registration
+        event = ownership.ownership_register(
+            actor=actor,
+            customer=customer,
+            evidence=form.evidence,
+            cause=registration,
+            locked=locked,
         )
-        customer.refresh_from_db()
         return RegistrationResult(
-            outcome=RegistrationOutcome.REGISTERED, customer=customer, registration=registration
+            outcome=RegistrationOutcome.REGISTERED,
+            customer=event.customer,
+            registration=registration,
         )
 
 

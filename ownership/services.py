@@ -4,7 +4,8 @@ and revoke owner-dependent grants, all in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -106,7 +107,10 @@ def owned_count(user: User, policy: PolicyValues) -> int:
 
 
 def check_holding_cap(user: User, policy: PolicyValues, adding: int = 1) -> None:
-    owned = owned_count(user, policy)
+    _refuse_over_cap(user, policy, owned_count(user, policy), adding)
+
+
+def _refuse_over_cap(user: User, policy: PolicyValues, owned: int, adding: int) -> None:
     if owned + adding > policy.max_owned:
         raise HoldingCapReached(
             _(
@@ -117,6 +121,44 @@ def check_holding_cap(user: User, policy: PolicyValues, adding: int = 1) -> None
             owned=owned,
             cap=policy.max_owned,
         )
+
+
+@dataclass
+class RepLock:
+    """A rep whose row the current transaction holds locked (`rep_locked`), checked eligible
+    and not departing, with their effective policy: a registration checks the cap before it
+    creates the customer and hands the lock to `ownership_register`, which then neither
+    locks nor looks the policy up again, nor counts the holding a second time.
+
+    `owned` is the holding counted under the lock. Nobody else can give the rep a customer
+    while the row is locked; inside the block, give them customers only through this lock
+    (`ownership_register(locked=...)` adds to the count) so that it stays exact."""
+
+    rep: User
+    policy: PolicyValues
+    owned: int | None = None
+    active: bool = True
+
+    def check_holding_cap(self, adding: int = 1) -> None:
+        if self.owned is None:
+            self.owned = owned_count(self.rep, self.policy)
+        _refuse_over_cap(self.rep, self.policy, self.owned, adding)
+
+
+@contextmanager
+def rep_locked(user: User) -> Iterator[RepLock]:
+    """A transaction in which `user` is locked as a future owner (see RepLock). Raises
+    OwnerNotEligible for an inactive, departed, departing or non-rep user."""
+    with transaction.atomic():
+        rep = _lock_rep(user)
+        check_eligible_owner(rep)
+        check_not_departing(rep)
+        lock = RepLock(rep=rep, policy=policy_for_owner(rep))
+        try:
+            yield lock
+        finally:
+            # The row lock ends with this block: the lock must not be used after it.
+            lock.active = False
 
 
 def start_of_local_day(now: datetime) -> datetime:
@@ -293,6 +335,8 @@ def _change_owner(
         customer.clock_started_at = now
     customer.save(update_fields=update)
     _revoke_owner_grants(customer)
+    # The customer as now stored (locked, owner fields set): callers need not reload it.
+    event.customer = customer
     return event
 
 
@@ -333,6 +377,7 @@ def ownership_register(
     cause: models.Model | None = None,
     at: datetime | None = None,
     owner: User | None = None,
+    locked: RepLock | None = None,
 ) -> OwnershipEvent:
     """First entry (报备): the registering rep becomes the owner of a new customer.
 
@@ -340,7 +385,26 @@ def ownership_register(
     system (and for demo data); the ledger keeps it as the precedence time. `owner` is the
     registering rep when someone else completes the registration (a manager approving an
     out-of-territory registration); by default the actor registers for themself.
+    `locked`: the rep as already locked by the caller's transaction (`rep_locked`), whose
+    eligibility, policy and holding are then not looked up again.
     """
+    if locked is not None:
+        rep = owner or actor
+        if not locked.active or locked.rep.pk != rep.pk:
+            raise OwnershipError("ownership_register: the rep lock is not held.")
+        event = _change_owner(
+            customer_id=customer.pk,
+            to_owner=locked.rep,
+            kind=EventKind.REGISTERED,
+            reason=evidence,
+            actor=actor,
+            cause=cause,
+            checks=[_in_pool, lambda c, now: locked.check_holding_cap()],
+            now=at,
+        )
+        if locked.owned is not None:
+            locked.owned += 1
+        return event
     with transaction.atomic():
         rep = _lock_rep(owner or actor)
         check_eligible_owner(rep)

@@ -10,7 +10,8 @@ from django.db import close_old_connections, connection
 
 from allocation.models import Registration, RegistrationOutcome
 from allocation.services import SOFT_MATCH, RegistrationForm, registration_submit
-from crm.models import Customer, Role, User
+from crm import services as crm_services
+from crm.models import Customer, Role, Team, User
 from ownership.models import EventKind, OwnershipEvent, PoolPolicy
 from tests.factories import TeamFactory, UserFactory
 
@@ -82,6 +83,59 @@ def test_cap_reached_creates_nothing(rep: User, global_pool_policy: PoolPolicy) 
     assert result.outcome == RegistrationOutcome.CAP_REACHED
     assert (result.owned, result.cap) == (1, 1)
     assert Customer.objects.count() == 1
+
+
+def test_a_registration_locks_the_rep_and_reads_policy_and_holding_once(
+    rep: User, global_pool_policy: PoolPolicy
+) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    from ownership.services import ownership_register
+
+    parent = TeamFactory(name="华北大区")
+    Team.objects.filter(pk=rep.team_id).update(parent=parent)
+    PoolPolicy.objects.create(team=parent, max_owned=3)
+    earlier = crm_services.customer_create(actor=None, display_name="天津港湾物流有限公司")
+    ownership_register(actor=rep, customer=earlier)
+    with CaptureQueriesContext(connection) as captured:
+        result = registration_submit(
+            actor=rep, form=RegistrationForm(display_name="北京字节跳动科技有限公司")
+        )
+    assert result.outcome == RegistrationOutcome.REGISTERED
+    statements = [query["sql"] for query in captured.captured_queries]
+    # The rep's row is locked once, the policy (two levels up) read once, the holding
+    # counted once, the customer not reloaded after the writer's update.
+    assert sum('FROM "crm_user"' in sql and "FOR UPDATE" in sql for sql in statements) == 1
+    assert sum("ownership_poolpolicy" in sql for sql in statements) == 1
+    assert sum(sql.startswith("SELECT COUNT(*)") and "owner_id" in sql for sql in statements) == 1
+    assert not any('FROM "crm_team"' in sql for sql in statements)
+    assert sum(sql.startswith('SELECT "crm_customer"."id"') for sql in statements) == 1  # lock
+    customer = result.customer
+    assert customer is not None and customer.owner == rep
+    assert customer.owned_since is not None and customer.clock_started_at == customer.owned_since
+    stored = Customer.objects.get(pk=customer.pk)
+    assert (stored.owner_id, stored.owned_since, stored.updated_at) == (
+        rep.pk,
+        customer.owned_since,
+        customer.updated_at,
+    )
+    # The count is kept current: the next registration reaches the team's cap of 3 …
+    registration_submit(actor=rep, form=RegistrationForm(display_name="杭州青禾生物科技有限公司"))
+    refused = registration_submit(
+        actor=rep, form=RegistrationForm(display_name="成都蜀锦文化传媒有限公司")
+    )
+    assert (refused.outcome, refused.owned, refused.cap) == (RegistrationOutcome.CAP_REACHED, 3, 3)
+
+
+def test_a_rep_lock_serves_only_its_own_block_and_rep(rep: User, second_rep: User) -> None:
+    from ownership.services import OwnershipError, ownership_register, rep_locked
+
+    customer = crm_services.customer_create(actor=None, display_name="上海云帆信息技术有限公司")
+    with rep_locked(rep) as locked, pytest.raises(OwnershipError):
+        ownership_register(actor=second_rep, customer=customer, locked=locked)
+    with pytest.raises(OwnershipError):
+        ownership_register(actor=rep, customer=customer, locked=locked)  # the block has ended
+    assert Customer.objects.get(pk=customer.pk).owner_id is None
 
 
 def test_pool_customer_is_offered_as_a_claim(rep: User, second_rep: User) -> None:
@@ -169,6 +223,48 @@ def test_simultaneous_soft_matches_do_not_both_pass_unseen() -> None:
     close_old_connections()
     assert sorted(outcomes) == ["registered", "soft_match"]
     assert Customer.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_registrations_never_exceed_the_holding_cap(
+    global_pool_policy: PoolPolicy,
+) -> None:
+    from ownership.services import ownership_register
+
+    PoolPolicy.objects.filter(pk=global_pool_policy.pk).update(max_owned=5, warning_days=1)
+    rep = UserFactory(username="capped_reg", role=Role.REP, team=TeamFactory(name="报备上限团队"))
+    for i in range(4):
+        owned = crm_services.customer_create(
+            actor=None, display_name=f"已有客户{i}号贸易有限公司", allow_possible_duplicates=True
+        )
+        ownership_register(actor=rep, customer=owned)
+    names = ["甲乙", "丙丁", "戊己", "庚辛", "壬癸", "子丑", "寅卯", "辰巳", "午未", "申酉"]
+    barrier = threading.Barrier(len(names))
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def register(name: str) -> None:
+        try:
+            barrier.wait()
+            result = registration_submit(
+                actor=rep, form=RegistrationForm(display_name=f"{name}新材料科技有限公司")
+            )
+            outcomes.append(result.outcome)
+        except BaseException as error:  # noqa: BLE001 - any error fails the test below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    _run_concurrently([threading.Thread(target=register, args=(name,)) for name in names])
+    close_old_connections()
+    assert errors == []
+    # The rep's row lock queues them: the first takes the last place, the others are
+    # refused before their duplicate check.
+    assert Counter(outcomes) == {"registered": 1, "cap_reached": 9}
+    assert Customer.objects.filter(owner=rep).count() == 5
+    # Refused registrations leave nothing behind: 4 + 1 customers, 5 registered events.
+    assert Customer.objects.count() == 5
+    assert OwnershipEvent.objects.filter(to_owner=rep).count() == 5
 
 
 @pytest.mark.django_db(transaction=True)
