@@ -591,6 +591,7 @@ ADMIN_VIEWS: dict[str, str] = {
     "auth_user_password_change": "admin",  # set someone's password: change_user
     "ownership_ruleset_activate": "admin",  # asks for confirmation first
     "ownership_ruleset_overlaps": "admin",
+    "ownership_ruleset_activation": "admin",  # progress of a background activation
     "disputes_dispute_vote": "committee admin",  # the services refuse non-members' votes
     "disputes_dispute_chair": "committee admin",  # ... and anyone but the chair
     "disputes_dispute_attachment": "committee admin",
