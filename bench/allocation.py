@@ -34,6 +34,7 @@ for path in (ROOT, Path(__file__).resolve().parent):
         sys.path.insert(0, str(path))
 
 from identity_latency import bench_database, percentile, setup_django, summary  # noqa: E402
+from verdict import check, exit_code  # noqa: E402
 
 PROVINCES = ["江苏省", "浙江省", "上海市", "北京市", "广东省", "山东省", "四川省", "湖北省"]
 TEAM_SIZE = 50
@@ -297,8 +298,7 @@ def run(requests: int, team_id: int, manager_id: int, seed: int = 7) -> None:
     log(f"  GET /allocation/suggest/ (whole page)      {summary(page)}")
     log(f"  selectors only (profiles + suggestions)   {summary(work)}")
     log(f"  queries per page: {queries}")
-    verdict = "meets" if percentile(page, 95) <= 300 else "MISSES"
-    log(f"  target p95 <= 300 ms: {verdict} ({percentile(page, 95):.1f} ms)")
+    check("suggestion page p95 (200 customers, 50 reps)", percentile(page, 95), 300, "ms")
 
 
 def main() -> None:
@@ -332,3 +332,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    sys.exit(exit_code())

@@ -32,6 +32,7 @@ if str(ROOT) not in sys.path:
 
 from bench.identity_latency import bench_database, percentile, setup_django  # noqa: E402
 from bench.review import _copy, _secondary_indexes, load  # noqa: E402
+from bench.verdict import check, exit_code  # noqa: E402
 
 FOLLOW_UP_COLUMNS = (
     "id", "customer_id", "kind", "happened_at", "summary", "next_step", "stage_before",
@@ -135,6 +136,8 @@ def time_pages(requests: int, log: Callable[[str], None]) -> None:
             f"  {title:28s} p50 {statistics.median(times):6.1f} ms  "
             f"p95 {percentile(times, 95):6.1f} ms  max {max(times):6.1f} ms"
         )
+        if "CSV" not in title:
+            check(f"report page p95: {title}", percentile(times, 95), 300, "ms")
 
 
 def main() -> None:
@@ -178,9 +181,11 @@ def main() -> None:
         rows = FunnelStageRow.objects.filter(snapshot=snapshot).count()
         log(f"snapshot {index + 1}: {seconds[-1]:.2f} s ({rows:,} rows)")
     log(f"snapshot time: best {min(seconds):.2f} s, worst {max(seconds):.2f} s")
+    check("funnel snapshot (worst)", max(seconds), 10, "s")
     log(f"report pages over {args.requests} requests each:")
     time_pages(args.requests, log)
 
 
 if __name__ == "__main__":
     main()
+    sys.exit(exit_code())

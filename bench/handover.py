@@ -34,6 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.identity_latency import bench_database, setup_django  # noqa: E402
+from bench.verdict import check, exit_code  # noqa: E402
 
 MIX = [(0, 30), (25, 25), (50, 20), (75, 15), (100, 10)]
 NO_RAW = [(25, 35), (50, 30), (75, 20), (100, 15)]
@@ -44,7 +45,9 @@ def _people(tag: str) -> tuple[Any, Any, list[Any]]:
     from crm.models import Role
     from ownership.models import PoolPolicy
 
-    PoolPolicy.objects.filter(team__isnull=True, territory__isnull=True).update(max_owned=100_000, warning_days=1)
+    PoolPolicy.objects.filter(team__isnull=True, territory__isnull=True).update(
+        max_owned=100_000, warning_days=1
+    )
     team = services.team_create(actor=None, name=f"交接压测{tag}")
     manager = services.user_create(
         actor=None, username=f"hb_mgr_{tag}", password="x", role=Role.MANAGER, team=team
@@ -222,7 +225,15 @@ def main() -> None:
         f"  B plan {b['plan']:.2f} s · B last day (all {int(b['moved']):,}) "
         f"{b['last_day']:.2f} s"
     )
+    check(f"plan of {args.n:,} customers (worst of A, B)", max(a["plan"], b["plan"]), 5, "s")
+    check(
+        f"last-day transfer of {args.n:,} customers (worst of A, B)",
+        max(a["last_day"], b["last_day"]),
+        10,
+        "s",
+    )
 
 
 if __name__ == "__main__":
     main()
+    sys.exit(exit_code())

@@ -38,6 +38,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.identity_latency import bench_database, setup_django  # noqa: E402
+from bench.verdict import check, exit_code  # noqa: E402
 
 STAGES = [(0, 35), (25, 30), (50, 20), (75, 10), (100, 5)]
 
@@ -275,7 +276,11 @@ def main() -> None:
         log(f"{title}: {seconds:.1f} s wall, peak RSS of any child so far {peak / 2**20:.0f} MiB")
         for line in _summary(out):
             log("    " + line)
+        if title == "full run":
+            check(f"full review of {args.n:,} customers", seconds, 60, "s")
+            check("peak memory of the review", peak / 2**30, 2, "GiB")
 
 
 if __name__ == "__main__":
     main()
+    sys.exit(exit_code())

@@ -78,6 +78,7 @@ def main() -> int:
         print("BENCH_SCALE must be small or full", file=sys.stderr)
         return 2
     sections: list[str] = []
+    summary: list[str] = []
     failures = 0
     with services_env() as env:
         for script, target, arguments in BENCHES:
@@ -92,6 +93,12 @@ def main() -> int:
             print(output[-3000:], flush=True)
             status = "ran" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
             failures += result.returncode != 0
+            targets = [line for line in output.splitlines() if line.startswith("TARGET |")]
+            for line in targets:
+                _tag, label, value, limit, verdict = (part.strip() for part in line.split("|"))
+                summary.append(f"| {script} | {label} | {value} | {limit} | {verdict} |")
+            if not targets:
+                summary.append(f"| {script} | {target} | (see below) | | {status} |")
             tail = "\n".join(output.splitlines()[-25:])
             sections.append(
                 f"## {script}\n\nTarget: {target}\n\nStatus: {status} in {elapsed:.0f} s\n\n"
@@ -106,7 +113,16 @@ def main() -> int:
         f"Scale: `{scale}` · run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · machine: {machine}\n\n"
         "Each section keeps the last lines the script printed, with its figures and targets.\n"
     )
-    REPORT.write_text(header + "\n" + "\n".join(sections), encoding="utf-8")
+    table = "\n".join(
+        [
+            "## Summary\n",
+            "| script | figure | measured | target | result |",
+            "|---|---|---|---|---|",
+            *summary,
+            "",
+        ]
+    )
+    REPORT.write_text(header + "\n" + table + "\n" + "\n".join(sections), encoding="utf-8")
     print(f"wrote {REPORT.relative_to(ROOT)}")
     return 1 if failures else 0
 
