@@ -112,7 +112,12 @@ def test_a_registration_locks_the_rep_and_reads_policy_and_holding_once(
         == 1
     )
     assert not any('FROM "crm_team"' in sql for sql in statements)
-    assert sum(sql.startswith('SELECT "crm_customer"."id"') for sql in statements) == 1  # lock
+    customer_locks = [
+        sql
+        for sql in statements
+        if sql.startswith('SELECT "crm_customer"."id"') and "FOR UPDATE" in sql
+    ]
+    assert len(customer_locks) == 1  # the writer locks the new customer once
     customer = result.customer
     assert customer is not None and customer.owner == rep
     assert customer.owned_since is not None and customer.clock_started_at == customer.owned_since
