@@ -122,3 +122,14 @@ def journey(browser: Any, live_server: Any, request: pytest.FixtureRequest) -> I
                 pass
     for item in opened:
         item.close()
+
+
+@pytest.fixture(autouse=True)
+def seeded_rows(transactional_db: None) -> None:
+    """Each journey starts with the rows migrations seed (role groups and their permissions,
+    the global pool policy): the journey before it emptied every table."""
+    from crm.roles import sync_role_groups
+    from ownership.selectors import global_policy
+
+    sync_role_groups()
+    global_policy()
