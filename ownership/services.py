@@ -22,7 +22,7 @@ from ownership import holds
 from ownership.clock import PolicyValues
 from ownership.ledger import hash_of
 from ownership.models import EventKind, OwnershipEvent
-from ownership.selectors import policy_for_owner
+from ownership.selectors import policy_for_owner, with_customer_territory
 
 # Kinds after which the ownership clock starts again from zero.
 CLOCK_RESTARTING_KINDS = {
@@ -456,20 +456,10 @@ def ownership_claim(*, actor: User, customer: Customer, reason: str = "") -> Own
             checks=[
                 _in_pool,
                 lambda c, now: check_holding_cap(rep, policy),
-                lambda c, now: check_cooldown(c, rep, _with_territory(policy, c), now),
+                lambda c, now: check_cooldown(c, rep, with_customer_territory(policy, c), now),
                 lambda c, now: check_daily_claim_cap(rep, policy, now),
             ],
         )
-
-
-def _with_territory(policy: PolicyValues, customer: Customer) -> PolicyValues:
-    """A territory's own pool policy sets the cooldown for its customers."""
-    from ownership.territories.selectors import TerritoryPolicies, territory_id_of
-
-    territories = TerritoryPolicies.load()
-    if not territories.policies:
-        return policy
-    return territories.apply(policy, territory_id_of(customer.pk))
 
 
 def ownership_claim_many(*, actor: User, customers: Iterable[Customer]) -> ClaimOutcome:
@@ -545,15 +535,8 @@ def ownership_realign(
             expected_owner=expected_owner,
             enforce_cap=False,
         )
-    expected_id = expected_owner.pk if expected_owner is not None else None
-
-    def still_owned(customer: Customer, now: datetime) -> None:
-        if customer.owner_id != expected_id or expected_id is None:
-            raise OwnershipError(
-                _("The owner of %(customer)s changed meanwhile; nothing was moved.")
-                % {"customer": customer}
-            )
-
+    if expected_owner is None:
+        raise OwnershipError(_("Only an owned customer can be realigned."))
     return _change_owner(
         customer_id=customer.pk,
         to_owner=None,
@@ -561,8 +544,22 @@ def ownership_realign(
         reason=reason,
         actor=actor,
         cause=cause,
-        checks=[still_owned],
+        checks=[_still_owned_by(expected_owner)],
     )
+
+
+def _still_owned_by(expected_owner: User | None) -> Check:
+    """Refuses a move prepared against an owner (or the pool) that changed meanwhile."""
+    expected_id = expected_owner.pk if expected_owner is not None else None
+
+    def check(customer: Customer, now: datetime) -> None:
+        if customer.owner_id != expected_id:
+            raise OwnershipError(
+                _("The owner of %(customer)s changed meanwhile; nothing was moved.")
+                % {"customer": customer}
+            )
+
+    return check
 
 
 def _move_to_rep(
@@ -587,16 +584,7 @@ def _move_to_rep(
         policy = policy_for_owner(rep)
         checks: list[Check] = []
         if expect_owner:
-            expected_id = expected_owner.pk if expected_owner is not None else None
-
-            def still_owned(customer: Customer, now: datetime) -> None:
-                if customer.owner_id != expected_id:
-                    raise OwnershipError(
-                        _("The owner of %(customer)s changed meanwhile; nothing was moved.")
-                        % {"customer": customer}
-                    )
-
-            checks.append(still_owned)
+            checks.append(_still_owned_by(expected_owner))
         checks.extend(extra_checks)
         if enforce_cap:
             checks.append(lambda c, now: check_holding_cap(rep, policy))
