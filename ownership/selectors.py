@@ -65,16 +65,22 @@ def policy_for_owner(owner: User | None) -> PolicyValues:
     return effective_policy_of_team_id(owner.team_id if owner is not None else None)
 
 
-def policy_for_customer(customer: Customer) -> PolicyValues:
-    """The owner's team policy (or the global default) with the clock parameters of the
-    customer's territory when it has its own pool policy."""
+def with_customer_territory(base: PolicyValues, customer: Customer) -> PolicyValues:
+    """`base` with the clock parameters of the customer's territory, when that territory
+    (or one above it) has its own pool policy."""
     from ownership.territories.selectors import TerritoryPolicies, territory_id_of
 
-    base = policy_for_owner(customer.owner if customer.owner_id else None)
     territories = TerritoryPolicies.load()
     if not territories.policies:
         return base
     return territories.apply(base, territory_id_of(customer.pk))
+
+
+def policy_for_customer(customer: Customer) -> PolicyValues:
+    """The owner's team policy (or the global default) with the customer's territory's."""
+    return with_customer_territory(
+        policy_for_owner(customer.owner if customer.owner_id else None), customer
+    )
 
 
 def clock_for(customer: Customer, policy: PolicyValues | None = None) -> Clock:

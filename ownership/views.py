@@ -48,7 +48,6 @@ def customer_ownership(request: HttpRequest, pk: int) -> HttpResponse:
         "events": events,
         "clock": clock,
         "days_left": clock.days_left(now),
-        "policy": selectors.policy_for_owner(customer.owner) if customer.owner_id else None,
         "territory": territory_selectors.resolve(territory_selectors.facts_of(customer)),
     }
     raw_date = request.GET.get("on", "").strip()

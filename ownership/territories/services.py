@@ -109,6 +109,19 @@ def rule_set_check(rule_set: RuleSet) -> tuple[CompiledRuleSet, list[Problem], l
 Progress = Callable[[int], None]
 
 
+def _refuse_if_invalid(problems: list[Problem], overlaps: list[Overlap]) -> None:
+    if problems or overlaps:
+        raise RuleSetInvalid(
+            _(
+                "Activation refused: %(problems)d problem(s) and %(overlaps)d undecided "
+                "overlap(s). Fix them first."
+            )
+            % {"problems": len(problems), "overlaps": len(overlaps)},
+            problems=problems,
+            overlaps=overlaps,
+        )
+
+
 def rule_set_activate(
     *, actor: User | None, rule_set: RuleSet, progress: Progress | None = None
 ) -> RuleSetActivation:
@@ -125,16 +138,7 @@ def rule_set_activate(
         compiled, problems, overlaps = rule_set_check(target)
         if not compiled.territories and not problems:
             raise TerritoryError(_("This rule set has no territories."))
-        if problems or overlaps:
-            raise RuleSetInvalid(
-                _(
-                    "Activation refused: %(problems)d problem(s) and %(overlaps)d undecided "
-                    "overlap(s). Fix them first."
-                )
-                % {"problems": len(problems), "overlaps": len(overlaps)},
-                problems=problems,
-                overlaps=overlaps,
-            )
+        _refuse_if_invalid(problems, overlaps)
         previous = next((rs for rs in locked.values() if rs.status == RuleSetStatus.ACTIVE), None)
         now = timezone.now()
         if previous is not None:
@@ -310,14 +314,14 @@ def customer_territories_catch_up() -> int:
 
 def customer_territory_refresh(*, customer: Customer) -> CustomerTerritory | None:
     """Re-resolve one customer after its address, industry, size or tier changed."""
-    rule_set = selectors.active_rule_set()
-    if rule_set is None:
+    compiled = selectors.active_compiled()
+    if compiled is None or compiled.rule_set_id is None:
         return None
-    result = selectors.compile_rule_set(rule_set).resolve(selectors.facts_of(customer))
+    result = compiled.resolve(selectors.facts_of(customer))
     record, _created = CustomerTerritory.objects.update_or_create(
         customer=customer,
         defaults={
-            "rule_set": rule_set,
+            "rule_set_id": compiled.rule_set_id,
             "territory_id": result.territory_id,
             "resolved_at": timezone.now(),
         },
@@ -613,16 +617,7 @@ def rule_set_activate_later(*, actor: User, rule_set: RuleSet) -> None:
     from ownership.tasks import activate_rule_set
 
     _compiled, problems, overlaps = rule_set_check(rule_set)
-    if problems or overlaps:
-        raise RuleSetInvalid(
-            _(
-                "Activation refused: %(problems)d problem(s) and %(overlaps)d undecided "
-                "overlap(s). Fix them first."
-            )
-            % {"problems": len(problems), "overlaps": len(overlaps)},
-            problems=problems,
-            overlaps=overlaps,
-        )
+    _refuse_if_invalid(problems, overlaps)
     _set_progress(rule_set.pk, state="queued", done=0, total=customers_estimate())
     transaction.on_commit(lambda: activate_rule_set.delay(rule_set.pk, actor.pk))
 
