@@ -25,11 +25,16 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
             # Transactional tests empty every table (TRUNCATE) and Django then recreates
             # only content types and permissions; with --reuse-db the next session would
             # start without the rows data migrations seeded. Put them back.
+            import importlib
+
+            from django.apps import apps
+
             from crm.roles import sync_role_groups
             from ownership.selectors import global_policy
 
             sync_role_groups()
             global_policy()
+            importlib.import_module("crm.migrations.0005_seed_industries").seed(apps, None)
         # The setting applies to new sessions only.
         connection.close()
 
