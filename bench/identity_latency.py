@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.verdict import check, exit_code  # noqa: E402
+
 # --------------------------------------------------------------------------------------------
 # realistic company names
 # --------------------------------------------------------------------------------------------
@@ -425,41 +427,42 @@ def summary(values: list[float]) -> str:
     )
 
 
-def explain_trigram(text: str, column: str = "search_key") -> tuple[float, bool]:
-    """(execution ms, uses the column's trigram index) of crm.duplicates' fuzzy candidate
-    query for `text`, at the threshold it uses for that length (equality when None)."""
+# The index each kind of fuzzy look-up is meant to be answered from (crm.duplicates).
+PROBE_INDEXES = {
+    ("similar", "search_key"): "customer_search_key_trgm",
+    ("equal", "search_key"): "customer_search_key_eq",
+    ("equal", "pinyin_key"): "customer_pinyin_key_eq",
+    ("typo", "search_key"): "customer_typo_masks",
+    ("spelling", "pinyin_key"): "customer_pinyin_deletions",
+}
+
+
+def explain_probe(probe: Any) -> tuple[float, bool]:
+    """(execution ms, answered from its index) of the very SQL crm.duplicates runs for one
+    fuzzy look-up, captured and run again under EXPLAIN ANALYZE."""
     from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
-    from crm.duplicates import FUZZY_CANDIDATES
-    from crm.duplicates import _threshold as threshold_for
+    from crm.duplicates import probe_ids
 
-    threshold = threshold_for(text)
+    with CaptureQueriesContext(connection) as queries:
+        probe_ids(probe, exclude=set())
+    sql = queries[-1]["sql"]
     with connection.cursor() as cursor:
-        if threshold is None:
-            sql = (
-                f"SELECT id FROM crm_customer WHERE {column} = %s AND merged_into_id IS NULL "
-                "LIMIT %s"
-            )
-            params: list[Any] = [text, FUZZY_CANDIDATES]
-        else:
-            cursor.execute("SELECT set_limit(%s)", [threshold])
-            sql = (
-                f"SELECT id FROM crm_customer WHERE {column} %% %s AND merged_into_id IS NULL "
-                f"ORDER BY similarity({column}, %s) DESC LIMIT %s"
-            )
-            params = [text, text, FUZZY_CANDIDATES]
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
         row = cursor.fetchone()
     plan = row[0] if row else []
     if isinstance(plan, str):
         plan = json.loads(plan)
-    return float(plan[0]["Execution Time"]), f"customer_{column}_trgm" in json.dumps(plan)
+    index = PROBE_INDEXES.get((probe.kind, probe.column), "?")
+    return float(plan[0]["Execution Time"]), index in json.dumps(plan)
 
 
-def run_probes(probes: list[tuple[str, str]], log: Callable[[str], None]) -> None:
+def run_probes(probes: list[tuple[str, str]], log: Callable[[str], None]) -> list[float]:
+    """Time the duplicate check for every probe; returns the latencies (ms) of all."""
     from django.db import reset_queries
 
-    from crm.duplicates import candidate_ids, find_duplicates, probe_keys
+    from crm.duplicates import candidate_ids, find_duplicates, fuzzy_probes, probe_keys
     from crm.identity.normalize import is_too_short_for_fuzzy
 
     # warm-up: connection, first-use imports, pinyin dictionaries
@@ -485,22 +488,17 @@ def run_probes(probes: list[tuple[str, str]], log: Callable[[str], None]) -> Non
         if category in total:
             log(f"  {category:12s} {summary(total[category])}")
     log(f"  candidate SQL only (candidate_ids, second call) {summary(sql_only)}")
-    sample = [probe_keys(name=name) for _c, name in probes[:300]]
-    for column in ("search_key", "pinyin_key"):
-        texts = [
-            keys.name.search_key if column == "search_key" else keys.name.trade_pinyin
-            for keys in sample
-            if keys.name.search_key and not is_too_short_for_fuzzy(keys.name.search_key)
-        ]
-        times: list[float] = []
-        uses_index = 0
-        for text in [t for t in texts if t][:200]:
-            ms, used = explain_trigram(text, column)
-            times.append(ms)
-            uses_index += used
+    by_kind: dict[tuple[str, str], list[tuple[float, bool]]] = {}
+    for _category, name in probes[:400]:
+        for probe in fuzzy_probes(probe_keys(name=name)):
+            by_kind.setdefault((probe.kind, probe.column), []).append(explain_probe(probe))
+    for (kind, column), runs in sorted(by_kind.items()):
+        times = [ms for ms, _used in runs]
+        used = sum(used for _ms, used in runs)
+        index = PROBE_INDEXES.get((kind, column), "?")
         log(
-            f"  EXPLAIN ANALYZE fuzzy candidate query ({column}): {summary(times)}; "
-            f"uses customer_{column}_trgm in {uses_index}/{len(times)} plans"
+            f"  EXPLAIN ANALYZE {kind} look-up on {column}: {summary(times)}; "
+            f"answered from {index} in {used}/{len(runs)} plans"
         )
     for word in ("科技", "北京科技有限公司", "Trading"):
         keys = probe_keys(name=word)
@@ -508,9 +506,10 @@ def run_probes(probes: list[tuple[str, str]], log: Callable[[str], None]) -> Non
         skipped = not text or is_too_short_for_fuzzy(text)
         note = "skipped (too generic for fuzzy retrieval)" if skipped else ""
         if not skipped:
-            ms, used = explain_trigram(text)
+            ms, used = explain_probe(fuzzy_probes(keys)[0])
             note = f"{ms:.1f} ms, index={'yes' if used else 'no'}"
         log(f"  adversarial {word!r}: search_key={text!r} {note}")
+    return total.get("all", [])
 
 
 def main() -> None:
@@ -543,7 +542,14 @@ def main() -> None:
     else:
         log(f"reusing {existing:,} customers in database {args.database}")
     probes = make_probes(args.probes)
-    run_probes(probes, log)
+    latencies = run_probes(probes, log)
+    check(
+        f"duplicate check p95 at {Customer.objects.count():,} customers",
+        percentile(latencies, 95),
+        30,
+        "ms",
+    )
+    sys.exit(exit_code())
 
 
 if __name__ == "__main__":

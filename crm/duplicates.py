@@ -1,15 +1,18 @@
 """The duplicate check (查重) against the database: candidate retrieval in SQL, ranking in
-Python (crm.identity.matcher). Exact keys use unique/btree indexes; fuzzy names use the
-trigram GIN indexes on the normalised search key and the pinyin key, never the raw name."""
+Python (crm.identity.matcher). Exact keys use unique/btree indexes; similar Chinese trade
+names the trigram GIN index on the normalised search key; one-character typos of short trade
+names and English / pinyin names one slip away the array GIN indexes over the look-up keys of
+crm.identity.lookup_keys. Never the raw name."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.db import OperationalError, connection, transaction
+from django.db import connection
 from django.db.models import Prefetch
 
+from crm.identity.lookup_keys import MIN_DELETION_LENGTH, deletion_variants, typo_masks
 from crm.identity.matcher import IdentityKeys, Match, keys_for, rank
 from crm.identity.normalize import is_too_short_for_fuzzy, to_pinyin
 from crm.models import Customer, CustomerPhone
@@ -18,8 +21,6 @@ from crm.models import Customer, CustomerPhone
 MAX_CANDIDATES = 40
 # Trigram candidates per index and query text; the matcher then decides what is a match.
 FUZZY_CANDIDATES = 15
-# Milliseconds the one-character-typo look-up may take (see _typo_ids).
-TYPO_QUERY_TIMEOUT_MS = 25
 # Below pg_trgm's default 0.3: short Chinese names with one changed character fall under it.
 TRIGRAM_THRESHOLD = 0.2
 
@@ -70,8 +71,9 @@ class FuzzyProbe:
     """One fuzzy look-up of the duplicate check; the bulk import runs the same probes.
 
     kind "similar": `column % text` at `threshold`, best first; "equal": `column = text`;
-    "typo": trade names of the same length with one character changed (`patterns`) and
-    the same `industry` word.
+    "typo": short trade names with one character changed and the same `industry` word;
+    "spelling": pinyin one slip (substitution, insertion, deletion, swap) away. The last two
+    compare `lookup_keys` with the stored ones in an array index (see LOOKUP_SQL).
     """
 
     kind: str
@@ -81,8 +83,19 @@ class FuzzyProbe:
     industry: str = ""
 
     @property
-    def patterns(self) -> list[str]:
-        return [self.text[:i] + "_" + self.text[i + 1 :] for i in range(len(self.text))]
+    def lookup_keys(self) -> list[str]:
+        if self.kind == "typo":
+            return typo_masks(self.text, self.industry)
+        if self.kind == "spelling":
+            return deletion_variants(self.text)
+        return []
+
+
+# The stored side of each array look-up: the indexed expressions of the customer table.
+LOOKUP_SQL = {
+    "typo": "crm_typo_masks(search_key, name_key)",
+    "spelling": "crm_deletion_variants(pinyin_key)",
+}
 
 
 def _similar(column: str, text: str) -> FuzzyProbe:
@@ -90,6 +103,12 @@ def _similar(column: str, text: str) -> FuzzyProbe:
     if threshold is None:
         return FuzzyProbe("equal", column, text)
     return FuzzyProbe("similar", column, text, threshold)
+
+
+def _spelling(text: str) -> FuzzyProbe:
+    if len(text) < MIN_DELETION_LENGTH:
+        return FuzzyProbe("equal", "pinyin_key", text)
+    return FuzzyProbe("spelling", "pinyin_key", text)
 
 
 def fuzzy_probes(keys: IdentityKeys) -> list[FuzzyProbe]:
@@ -104,9 +123,9 @@ def fuzzy_probes(keys: IdentityKeys) -> list[FuzzyProbe]:
             probes.append(FuzzyProbe("typo", "search_key", name.search_key, industry=name.industry))
         if name.trade_pinyin:
             # Homophones of a Chinese name have the very same toneless pinyin: look it up
-            # exactly. Latin (English or pinyin) names are spelt loosely: look them up fuzzily.
+            # exactly. Latin (English or pinyin) names are spelt loosely: one slip away.
             if name.is_latin:
-                probes.append(_similar("pinyin_key", name.trade_pinyin))
+                probes.append(_spelling(name.trade_pinyin))
             else:
                 probes.append(FuzzyProbe("equal", "pinyin_key", name.trade_pinyin))
     for key, _region in name.alternatives:
@@ -124,7 +143,7 @@ def probe_ids(probe: FuzzyProbe, *, exclude: set[int], max_id: int | None = None
     assert probe.column in {"search_key", "pinyin_key"}
     column = probe.column
     where = ["merged_into_id IS NULL"]
-    params: list[str | int | float | None] = []
+    params: list[str | int | float | list[str] | None] = []
     order = ""
     if probe.kind == "equal":
         where.append(f"{column} = %s")
@@ -134,9 +153,15 @@ def probe_ids(probe: FuzzyProbe, *, exclude: set[int], max_id: int | None = None
         params.append(probe.text)
         order = f"ORDER BY similarity({column}, %s) DESC"
     else:
-        where.append("(" + " OR ".join(["search_key LIKE %s"] * len(probe.patterns)) + ")")
-        where.append("char_length(search_key) = %s AND name_key = search_key || %s")
-        params += [*probe.patterns, len(probe.text), probe.industry]
+        keys = probe.lookup_keys
+        if not keys:
+            return []
+        # The keys go in as a sub-select so the planner cannot see them: it takes every key
+        # for a common one and, under the LIMIT, would rather filter the whole table than
+        # read the index. Unordered for the same reason (an ORDER BY starts parallel
+        # workers); the few rows sharing a key are all worth ranking.
+        where.append(f"{LOOKUP_SQL[probe.kind]} && (SELECT %s::text[])")
+        params.append(keys)
     if max_id is not None:
         where.append("id <= %s")
         params.append(max_id)
@@ -144,23 +169,11 @@ def probe_ids(probe: FuzzyProbe, *, exclude: set[int], max_id: int | None = None
         params.append(probe.text)
     params.append(FUZZY_CANDIDATES + len(exclude))
     sql = f"SELECT id FROM crm_customer WHERE {' AND '.join(where)} {order} LIMIT %s"
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            if probe.kind == "similar":
-                cursor.execute("SELECT set_limit(%s)", [probe.threshold])
-            elif probe.kind == "typo":
-                # A pattern around a very common character can match many rows of a large
-                # table: the look-up gets a bounded time, and one that runs out simply adds
-                # no candidates (exact and trigram candidates still apply).
-                cursor.execute("SET LOCAL statement_timeout = %s", [TYPO_QUERY_TIMEOUT_MS])
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-            if probe.kind == "typo":
-                cursor.execute("SET LOCAL statement_timeout = 0")
-    except OperationalError:
-        if probe.kind != "typo":
-            raise
-        return []
+    with connection.cursor() as cursor:
+        if probe.kind == "similar":
+            cursor.execute("SELECT set_limit(%s)", [probe.threshold])
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     return [row[0] for row in rows if row[0] not in exclude]
 
 

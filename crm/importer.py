@@ -57,11 +57,11 @@ from django.utils.translation import gettext_lazy
 from crm import services
 from crm.duplicates import (
     FUZZY_CANDIDATES,
+    LOOKUP_SQL,
     MAX_CANDIDATES,
     TRIGRAM_THRESHOLD,
     FuzzyProbe,
     fuzzy_probes,
-    probe_ids,
 )
 from crm.errors import DomainError
 from crm.identity.matcher import IdentityKeys, Match, keys_for, rank
@@ -765,7 +765,25 @@ _EQUAL_SQL = """
     ) AS c
 """
 
-_TRIGRAM_INDEXES = ("customer_search_key_trgm", "customer_pinyin_key_trgm")
+# The array look-ups (typos, spellings): each probe's keys travel as one joined string.
+_LOOKUP_SEPARATOR = "\x1f"
+_LOOKUP_SQL = """
+    SELECT q.i, c.id
+    FROM unnest(%s::text[]) WITH ORDINALITY AS q(keys, i)
+    CROSS JOIN LATERAL (
+        SELECT id FROM crm_customer
+        WHERE {stored} && string_to_array(q.keys, %s)
+            AND merged_into_id IS NULL AND id <= %s
+        LIMIT %s
+    ) AS c
+"""
+
+_GIN_INDEXES = (
+    "customer_search_key_trgm",
+    "customer_pinyin_key_trgm",
+    "customer_typo_masks",
+    "customer_pinyin_deletions",
+)
 
 
 def refresh_statistics(*, after_load: bool = False) -> None:
@@ -779,7 +797,7 @@ def refresh_statistics(*, after_load: bool = False) -> None:
     list as a full read and would answer registrations' duplicate checks by a seq scan."""
     with connection.cursor() as cursor:
         if after_load:
-            for index in _TRIGRAM_INDEXES:
+            for index in _GIN_INDEXES:
                 cursor.execute("SELECT to_regclass(%s)", [index])
                 found = cursor.fetchone()
                 if found and found[0] is not None:
@@ -902,12 +920,17 @@ class DatabaseLookup:
                 groups.setdefault(group, []).append(((i, j), probe))
         for (kind, column, threshold), members in groups.items():
             assert column in {"search_key", "pinyin_key"}  # fixed names, never user input
-            if kind == "typo":
-                # Few per batch and each bounded in time: run them as the check does.
-                for key, probe in members:
-                    found.fuzzy[key] = probe_ids(probe, exclude=set(), max_id=self.max_id)
-                continue
-            if kind == "equal":
+            if kind in LOOKUP_SQL:
+                cursor.execute(
+                    _LOOKUP_SQL.format(stored=LOOKUP_SQL[kind]),
+                    [
+                        [_LOOKUP_SEPARATOR.join(p.lookup_keys) for _k, p in members],
+                        _LOOKUP_SEPARATOR,
+                        self.max_id,
+                        FUZZY_CANDIDATES,
+                    ],
+                )
+            elif kind == "equal":
                 cursor.execute(
                     _EQUAL_SQL.format(column=column),
                     [[p.text for _k, p in members], self.max_id, FUZZY_CANDIDATES],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
@@ -305,6 +306,31 @@ class Customer(models.Model):
             ),
             # "My customers" and the pool: owner IS NULL / owner = %s, newest first.
             models.Index(fields=["owner", "-created_at"], name="customer_owner_created"),
+            # Exact probes (a short trade name, a homophone's pinyin): a trigram index answers
+            # equality too, but reads every posting list of the text's trigrams to do it.
+            models.Index(fields=["search_key"], name="customer_search_key_eq"),
+            models.Index(fields=["pinyin_key"], name="customer_pinyin_key_eq"),
+            # One-character typos of short trade names, and English / pinyin names one slip
+            # away: crm.identity.lookup_keys computes the probe's side of each.
+            GinIndex(
+                models.Func(
+                    models.F("search_key"),
+                    models.F("name_key"),
+                    function="crm_typo_masks",
+                    output_field=ArrayField(base_field=models.TextField()),
+                ),
+                condition=Q(merged_into__isnull=True),
+                name="customer_typo_masks",
+            ),
+            GinIndex(
+                models.Func(
+                    models.F("pinyin_key"),
+                    function="crm_deletion_variants",
+                    output_field=ArrayField(base_field=models.TextField()),
+                ),
+                condition=Q(merged_into__isnull=True),
+                name="customer_pinyin_deletions",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -9,8 +9,11 @@ import random
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crm.duplicates import find_duplicates, probe_keys
+from crm.identity.lookup_keys import deletion_variants, typo_masks
 from crm.importer import insert_instances
 from crm.models import Customer
 from crm.services import _apply_identity
@@ -51,7 +54,12 @@ def load_customers(count: int) -> None:
         # Rows inserted in this (test) transaction sit in the GIN pending list, which the
         # planner costs as a full read; autovacuum merges it into the index in real life (and
         # the importer does after a bulk load). Then fresh statistics, as autoanalyze keeps.
-        for index in ("customer_search_key_trgm", "customer_pinyin_key_trgm"):
+        for index in (
+            "customer_search_key_trgm",
+            "customer_pinyin_key_trgm",
+            "customer_typo_masks",
+            "customer_pinyin_deletions",
+        ):
             cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
         cursor.execute("ANALYZE crm_customer")
 
@@ -78,3 +86,68 @@ def test_fuzzy_candidates_come_from_the_trigram_index() -> None:
         plan = cursor.fetchone()[0]
     text = plan if isinstance(plan, str) else json.dumps(plan)
     assert "customer_search_key_trgm" in text, text
+
+
+# Lower-case letters for pinyin, Chinese trade-name characters, and the odd character that
+# SQL treats specially (quote, backslash, underscore, percent).
+_LOOKUP_TEXT = st.text(alphabet=st.sampled_from([*"abcdehinouzg", *CHARS[:20], *"'\\_%"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=_LOOKUP_TEXT)
+def test_deletion_keys_agree_with_their_sql_function(key: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT crm_deletion_variants(%s)", [key])
+        (stored,) = cursor.fetchone()
+    assert sorted(stored) == deletion_variants(key)
+
+
+@settings(max_examples=200, deadline=None)
+@given(trade=_LOOKUP_TEXT, industry=st.sampled_from(["", *INDUSTRIES]))
+def test_typo_masks_agree_with_their_sql_function(trade: str, industry: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT crm_typo_masks(%s, %s)", [trade, trade + industry])
+        (stored,) = cursor.fetchone()
+    assert sorted(stored) == sorted(typo_masks(trade, industry))
+
+
+def test_one_slip_keys_find_every_one_edit_neighbour() -> None:
+    rng = random.Random(11)
+    for _ in range(500):
+        key = "".join(rng.choices("abcdeghijklmnoprstuwxyz", k=rng.randint(5, 14)))
+        i = rng.randrange(len(key))
+        edits = [
+            key[:i] + rng.choice("aeiou") + key[i + 1 :],  # substitution
+            key[:i] + rng.choice("aeiou") + key[i:],  # insertion
+            key[:i] + key[i + 1 :],  # deletion
+            key[:i] + key[i + 1 : i + 2] + key[i : i + 1] + key[i + 2 :],  # swap of neighbours
+        ]
+        for edited in edits:
+            if len(edited) >= 5:
+                assert set(deletion_variants(key)) & set(deletion_variants(edited)), edited
+
+
+@pytest.mark.slow
+def test_latin_and_typo_look_ups_are_answered_from_their_indexes() -> None:
+    stored = Customer(display_name="昊嘉新材料有限公司")
+    _apply_identity(stored, [])
+    stored.save()
+    load_customers(5000)
+    with CaptureQueriesContext(connection) as queries:
+        found = find_duplicates(probe_keys(name="Haojai New Material Co., Ltd."))
+    assert [m.customer.display_name for m in found] == ["昊嘉新材料有限公司"]
+    with CaptureQueriesContext(connection) as typo_queries:
+        find_duplicates(probe_keys(name="上海华兴达科技有限公司"))
+    lookups = {
+        "customer_pinyin_deletions": [
+            q["sql"] for q in queries if "crm_deletion_variants" in q["sql"]
+        ],
+        "customer_typo_masks": [q["sql"] for q in typo_queries if "crm_typo_masks" in q["sql"]],
+    }
+    with connection.cursor() as cursor:
+        for index, sqls in lookups.items():
+            assert len(sqls) == 1, index
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sqls[0])
+            plan = cursor.fetchone()[0]
+            text = plan if isinstance(plan, str) else json.dumps(plan)
+            assert index in text, text
