@@ -1,9 +1,11 @@
 """Offline evaluation of the duplicate check (查重) on a labelled probe set.
 
-Loads ``base.csv`` into an in-memory index that mimics the database retrieval (exact lookups
-by credit code, mobile number and name_key; fuzzy candidates = top-N by pg_trgm-like trigram
-similarity on ``search_key`` and on ``pinyin_key``), runs every probe of ``probes.csv``
+Loads ``base.csv`` into an in-memory index that approximates the database retrieval (exact
+lookups by credit code, mobile number and name_key; fuzzy candidates = top-N by pg_trgm-like
+trigram similarity on ``search_key`` and on ``pinyin_key``), runs every probe of ``probes.csv``
 through ``crm.identity.matcher.rank``, writes the JSON the scorer reads and runs the scorer.
+It scores the matcher quickly, without a database; the real SQL retrieval is scored on the
+same data (and on generated held-out variants) by tests/crm/test_identity_score.py.
 
     .venv/bin/python bench/identity_offline_eval.py [--data DIR] [--out FILE] [--misses]
     .venv/bin/python bench/identity_offline_eval.py --synthetic SEED [--misses]
@@ -38,6 +40,7 @@ from django.conf import settings  # noqa: E402
 if not settings.configured:
     settings.configure(USE_I18N=False)
 
+from bench.verdict import check, exit_code  # noqa: E402
 from crm.identity.matcher import IdentityKeys, Match, keys_for, rank  # noqa: E402
 from crm.identity.normalize import is_too_short_for_fuzzy, to_pinyin  # noqa: E402
 
@@ -326,9 +329,23 @@ def main() -> int:
     )
     scored = subprocess.run(
         [sys.executable, str(args.scorer), str(probes_file), str(args.out)],
+        capture_output=True,
+        text=True,
         check=False,
     )
-    return scored.returncode
+    print(scored.stdout, end="")
+    print(scored.stderr, end="", file=sys.stderr)
+    lines = scored.stdout.strip().splitlines()
+    figures = {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", lines[-1] if lines else "")}
+    for label, limit, at_least in (
+        ("block_precision", 0.995, True),
+        ("recall", 0.97, True),
+        ("hard_recall", 0.90, True),
+        ("false_alarm", 0.02, False),
+    ):
+        if label in figures:
+            check(f"identity-dev {label}", figures[label], limit, "", at_least=at_least)
+    return scored.returncode or exit_code()
 
 
 def _print_miss(

@@ -32,6 +32,7 @@ from bench.identity_latency import (  # noqa: E402
     load_customers,
     setup_django,
 )
+from bench.verdict import check, exit_code  # noqa: E402
 
 INDUSTRY_CELLS = [
     "信息技术",
@@ -141,6 +142,13 @@ def main() -> None:
                 f"counted); load average {os.getloadavg()[0]:.1f}\n"
                 f"          {report.counts}"
             )
+            check(
+                f"{label} of {args.rows:,} rows ({args.base:,} existing customers)",
+                args.rows / elapsed,
+                2000,
+                "rows/s",
+                at_least=True,
+            )
     from crm.models import Customer, CustomerPhone, PossibleDuplicate
 
     print(
@@ -148,6 +156,7 @@ def main() -> None:
         f"phones, {PossibleDuplicate.objects.count():,} possible-duplicate records, "
         f"{Customer.objects.filter(needs_duplicate_review=True).count():,} flagged"
     )
+    sys.exit(exit_code())
 
 
 if __name__ == "__main__":
