@@ -211,6 +211,10 @@ def bench_database(name: str, *, recreate: bool) -> str:
 
 def setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+    # Measure what production runs: with the development default DEBUG=True Django keeps the
+    # text of every query (a multi-megabyte string for each bulk INSERT of an import), and the
+    # web server started by bench/registration.py inherits this environment.
+    os.environ.setdefault("DEBUG", "0")
     os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
     import django
 

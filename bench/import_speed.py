@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--base", type=int, default=0, help="existing customers loaded first")
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=None, help="the importer's default")
     parser.add_argument("--database", default="guishu_bench_import")
     args = parser.parse_args()
 
@@ -123,7 +123,7 @@ def main() -> None:
                 table,
                 actor=None,
                 dry_run=dry_run,
-                batch_size=args.batch_size,
+                **({"batch_size": args.batch_size} if args.batch_size else {}),
                 workers=args.workers,
             )
             elapsed = time.perf_counter() - t0

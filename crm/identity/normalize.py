@@ -410,6 +410,8 @@ def normalize_text(s: str) -> str:
     """NFKC, traditional → simplified, lower case, ``()`` for every bracket kind, no spaces or
     punctuation (bracket contents are kept). Idempotent."""
     text = _normalize_once(s)
+    if text == s:  # already a fixed point (most names are): no second pass to confirm it
+        return text
     for _ in range(4):
         again = _normalize_once(text)
         if again == text:

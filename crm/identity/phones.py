@@ -14,6 +14,7 @@ DEFAULT_REGION = "CN"
 _MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str | None:
     """The number in E.164 (``+8617757871703``), or None when it is not a valid number.
 

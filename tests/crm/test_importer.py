@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import transaction
 from openpyxl import Workbook
 
 from crm import importer, services
@@ -644,3 +645,59 @@ def test_look_alikes_in_the_file_are_found_like_in_the_database(first: str, seco
     index = importer.FileIndex()
     entry = index.add(a)
     assert entry in index.candidates(b.keys)
+
+
+# --- the writer thread (outside a caller's transaction) --------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writes_in_a_thread_give_what_writing_in_turn_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a transaction the batches are written by a thread of their own while the
+    next ones are checked; the answers and the stored rows are those of writing in turn."""
+    handed_over: list[int] = []
+    submit = importer._BackgroundWriter.submit
+
+    def counting_submit(self: Any, batch: Any) -> None:
+        handed_over.append(len(batch))
+        submit(self, batch)
+
+    monkeypatch.setattr(importer._BackgroundWriter, "submit", counting_submit)
+    body = "".join(_generated_rows(600)) + "D1,华兴达科技有限公司,,,,,,\n"
+    table = read_table_from_path(csv_file(tmp_path, body))
+    threaded = import_customers(table, actor=None, batch_size=70)
+    stored = sorted(Customer.objects.values_list("name_key", "external_ref"))
+    phones = CustomerPhone.objects.count()
+    flags = PossibleDuplicate.objects.count()
+    assert threaded.created == Customer.objects.count() == sum(handed_over) > 400
+    Customer.objects.all().delete()
+
+    with transaction.atomic():  # inside a transaction: written in turn
+        in_turn = import_customers(table, actor=None, batch_size=70)
+    assert sum(handed_over) == threaded.created  # not through the thread this time
+    assert [r.as_dict() | {"customer_id": None} for r in threaded.rows] == [
+        r.as_dict() | {"customer_id": None} for r in in_turn.rows
+    ]
+    assert threaded.counts == in_turn.counts
+    assert sorted(Customer.objects.values_list("name_key", "external_ref")) == stored
+    assert (CustomerPhone.objects.count(), PossibleDuplicate.objects.count()) == (phones, flags)
+    assert all(r.customer_id for r in threaded.rows if r.status in ("new", "possible_duplicate"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_write_in_the_thread_stops_the_import_with_that_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    def broken_insert(objects: Any) -> None:
+        calls.append(len(objects))
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(importer, "insert_instances", broken_insert)
+    table = read_table_from_path(csv_file(tmp_path, "".join(_generated_rows(300))))
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_customers(table, actor=None, batch_size=50)
+    assert len(calls) < 6  # it stopped at the first failure, not after every batch
+    assert not Customer.objects.exists()
