@@ -600,21 +600,27 @@ def _end_trims(text: str) -> set[str]:
     }
 
 
-def _edit_keys(kind: str, text: str, *, probe: bool, substitutions: bool) -> list[tuple[Any, ...]]:
-    """Keys under which strings one edit apart meet: the same string without the same
-    position (a substitution); a probe one character shorter than a stored string, or one
-    longer (an insertion or deletion). Every key of a bucket is a true neighbour."""
+def _edit_keys(
+    kind: str, text: str, *, substitutions: bool
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Keys under which strings one edit apart meet, as (a probe's, a stored row's): the
+    same string without the same position (a substitution, on both sides); a probe one
+    character shorter than a stored string, or one longer (an insertion or deletion). Every
+    key of a bucket is a true neighbour."""
+    sub, ins, self_ = _EDIT_TAGS[kind]  # built once, not per key: this runs for every row
     deletions = [text[:i] + text[i + 1 :] for i in range(len(text))]
-    keys: list[tuple[Any, ...]] = []
+    shared: list[tuple[Any, ...]] = []
     if substitutions:
-        keys += [(f"{kind}-sub", len(text), i, d) for i, d in enumerate(deletions)]
-    if probe:
-        keys.append((f"{kind}-ins", text))  # stored strings one character longer
-        keys += [(f"{kind}-self", d) for d in deletions if len(d) >= 2]  # one shorter
-    else:
-        keys += [(f"{kind}-ins", d) for d in deletions if len(d) >= 2]
-        keys.append((f"{kind}-self", text))
-    return keys
+        n = len(text)
+        shared = [(sub, n, i, d) for i, d in enumerate(deletions)]
+    if len(text) < 3:  # deletions of one character are too short to be keys
+        deletions = []
+    probe = [*shared, (ins, text), *[(self_, d) for d in deletions]]
+    stored = [*shared, *[(ins, d) for d in deletions], (self_, text)]
+    return probe, stored
+
+
+_EDIT_TAGS = {kind: (f"{kind}-sub", f"{kind}-ins", f"{kind}-self") for kind in ("trade", "core")}
 
 
 class FileIndex:
@@ -638,12 +644,15 @@ class FileIndex:
         self._all_pinyin = _TrigramIndex()  # trade-name pinyin of every name
         self.refs: dict[str, int] = {}  # external_ref -> row
         self.name_triples: dict[tuple[str, str, str], int] = {}  # -> slot
+        self._last_keys: (
+            tuple[IdentityKeys, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] | None
+        ) = None
 
     @staticmethod
-    def _keys(keys: IdentityKeys, *, probe: bool) -> list[tuple[Any, ...]]:
-        """Index keys of a stored row, or the keys a probe looks up (asymmetric for the
-        insertion and containment neighbourhoods). Hard keys come first, so a bounded
-        candidate list never loses a hard match."""
+    def _keys(keys: IdentityKeys) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The keys a probe looks up and the index keys of a stored row, computed together
+        (most are shared; the insertion and containment neighbourhoods are asymmetric).
+        Hard keys come first, so a bounded candidate list never loses a hard match."""
         name = keys.name
         found: list[tuple[Any, ...]] = []
         if keys.credit_code:
@@ -655,7 +664,7 @@ class FileIndex:
         if keys.email_domain:
             found.append(("mail", keys.email_domain))
         if not name.has_identity:
-            return found
+            return found, found
         trade = name.trade_name
         found.append(("trade", trade))
         if name.pinyin_key:
@@ -666,25 +675,39 @@ class FileIndex:
             found.append(("sound", name.sound_key))
         found.append(("chars", "".join(sorted(trade))))
         if name.is_latin:
-            return found
+            return found, found
+        probe, stored = found, list(found)
         # one edit between trade names (also 2 <-> 3 characters): deletion neighbourhoods
         if len(trade) >= 2:
-            found += _edit_keys("trade", trade, probe=probe, substitutions=len(trade) >= 3)
+            as_probe, as_stored = _edit_keys("trade", trade, substitutions=len(trade) >= 3)
+            probe += as_probe
+            stored += as_stored
         if len(trade) == 2 and name.region_code and name.industry:
             # two-character names one character apart, same region and industry
-            for i in range(2):
-                found.append(("slip", name.region_code, name.industry, i, trade[1 - i]))
+            slips = [("slip", name.region_code, name.industry, i, trade[1 - i]) for i in range(2)]
+            probe += slips
+            stored += slips
         # one edit between whole cores (the slip may cross into the industry word)
         if len(name.name_key) >= 5:
-            found += _edit_keys("core", name.name_key, probe=probe, substitutions=True)
+            as_probe, as_stored = _edit_keys("core", name.name_key, substitutions=True)
+            probe += as_probe
+            stored += as_stored
         if len(trade) >= 3:
             # contained in one another, at most two characters more
-            if probe:
-                found += [("trade-self", t) for t in _end_trims(trade)]
-                found.append(("within", trade))
-            else:
-                found += [("within", t) for t in _end_trims(trade)]
-        return found
+            trims = _end_trims(trade)
+            probe += [("trade-self", t) for t in trims]
+            probe.append(("within", trade))
+            stored += [("within", t) for t in trims]
+        return probe, stored
+
+    def _keys_of(self, keys: IdentityKeys) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """_keys, kept for the row just looked up: `add` follows `candidates` for most rows."""
+        last = self._last_keys
+        if last is not None and last[0] is keys:
+            return last[1]
+        both = self._keys(keys)
+        self._last_keys = (keys, both)
+        return both
 
     def add(self, row: PreparedRow) -> FileEntry:
         assert row.keys is not None and row.customer is not None
@@ -697,7 +720,7 @@ class FileIndex:
             customer=row.customer,
         )
         self.entries.append(entry)
-        for key in self._keys(row.keys, probe=False):
+        for key in self._keys_of(row.keys)[1]:
             bucket = self._exact.setdefault(key, [])
             if len(bucket) < _BUCKET:
                 bucket.append(entry.slot)
@@ -717,7 +740,7 @@ class FileIndex:
 
     def candidates(self, keys: IdentityKeys) -> list[FileEntry]:
         slots: list[int] = []
-        for key in self._keys(keys, probe=True):
+        for key in self._keys_of(keys)[0]:
             slots.extend(self._exact.get(key, ()))
         name = keys.name
         if len(name.trade_name) >= _LONG_TRADE - 2 and _fuzzy_search(keys):
