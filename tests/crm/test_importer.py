@@ -701,3 +701,26 @@ def test_a_failed_write_in_the_thread_stops_the_import_with_that_error(
         import_customers(table, actor=None, batch_size=50)
     assert len(calls) < 6  # it stopped at the first failure, not after every batch
     assert not Customer.objects.exists()
+
+
+def test_imported_customers_get_their_territory_at_once(
+    tmp_path: Path, crm_admin: User, team: Any, other_team: Any
+) -> None:
+    from ownership.models import CustomerTerritory
+    from ownership.territories.services import rule_set_activate
+    from tests.ownership.territory_helpers import two_region_rule_set
+
+    rule_set = two_region_rule_set(east=team, north=other_team)
+    rule_set_activate(actor=crm_admin, rule_set=rule_set)
+    path = csv_file(
+        tmp_path,
+        "T1,海淀一号科技有限公司,,北京市,北京市,北京市海淀区中关村大街1号,,\n"
+        "T2,浦东二号贸易有限公司,,上海市,上海市,上海市浦东新区世纪大道100号,,\n",
+    )
+    run(path)
+    placed = dict(
+        CustomerTerritory.objects.filter(rule_set=rule_set).values_list(
+            "customer__external_ref", "territory__name"
+        )
+    )
+    assert placed == {"T1": "海淀区", "T2": "华东"}
