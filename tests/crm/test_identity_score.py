@@ -26,6 +26,26 @@ MAX_FALSE_ALARM = 0.02
 HELD_OUT_MAX_FALSE_ALARM = 0.05
 
 
+def _dry_run_scored(probes_file: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Dry-run `probes_file` through the import (JSON answers) and run the shared scorer."""
+    out = io.StringIO()
+    call_command("import_customers", str(probes_file), "--dry-run", "--format=json", stdout=out)
+    result = tmp_path / "result.json"
+    result.write_text(out.getvalue(), encoding="utf-8")
+    scored = subprocess.run(
+        [sys.executable, str(SCORER), str(probes_file), str(result)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(scored.stdout)  # the per-kind lines, for `pytest -s`
+    return scored
+
+
+def _figures(summary: str) -> dict[str, float]:
+    return {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", summary)}
+
+
 @pytest.mark.slow
 @pytest.mark.django_db
 def test_duplicate_check_meets_the_targets_on_the_labelled_set(tmp_path: Path) -> None:
@@ -34,25 +54,12 @@ def test_duplicate_check_meets_the_targets_on_the_labelled_set(tmp_path: Path) -
     call_command("import_customers", str(DATA / "base.csv"), stdout=io.StringIO())
     assert Customer.objects.filter(external_ref__startswith="B").count() == 800
 
-    out = io.StringIO()
-    call_command(
-        "import_customers", str(DATA / "probes.csv"), "--dry-run", "--format=json", stdout=out
-    )
-    result = tmp_path / "result.json"
-    result.write_text(out.getvalue(), encoding="utf-8")
+    scored = _dry_run_scored(DATA / "probes.csv", tmp_path)
     assert not Customer.objects.filter(external_ref__startswith="P").exists()  # a dry run
-
-    scored = subprocess.run(
-        [sys.executable, str(SCORER), str(DATA / "probes.csv"), str(result)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
     summary = scored.stdout.strip().splitlines()[-1]
-    print(scored.stdout)  # the per-kind lines, for `pytest -s`
     assert scored.returncode == 0, scored.stdout + scored.stderr
     assert summary.startswith("PASS"), summary
-    figures = {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", summary)}
+    figures = _figures(summary)
     for name, target in TARGETS.items():
         assert figures[name] >= target, summary
     assert figures["false_alarm"] <= MAX_FALSE_ALARM, summary
@@ -78,19 +85,8 @@ def test_held_out_variants_are_found_through_the_database(tmp_path: Path, seed: 
         writer = csv.DictWriter(fh, fieldnames=list(probes[0]))
         writer.writeheader()
         writer.writerows(probes)
-    out = io.StringIO()
-    call_command("import_customers", str(probes_file), "--dry-run", "--format=json", stdout=out)
-    result = tmp_path / "result.json"
-    result.write_text(out.getvalue(), encoding="utf-8")
-    scored = subprocess.run(
-        [sys.executable, str(SCORER), str(probes_file), str(result)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    print(scored.stdout)
-    summary = scored.stdout.strip().splitlines()[-1]
-    figures = {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", summary)}
+    scored = _dry_run_scored(probes_file, tmp_path)
+    figures = _figures(scored.stdout.strip().splitlines()[-1])
     assert figures["recall"] >= TARGETS["recall"], scored.stdout
     assert figures["block_precision"] >= TARGETS["block_precision"], scored.stdout
     # Never a wrong block. The generated negatives are drawn from the same few characters
