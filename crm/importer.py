@@ -813,7 +813,6 @@ _LOOKUP_SQL = """
 
 _GIN_INDEXES = (
     "customer_search_key_trgm",
-    "customer_pinyin_key_trgm",
     "customer_typo_masks",
     "customer_pinyin_deletions",
 )

@@ -299,11 +299,6 @@ class Customer(models.Model):
                 OpClass(models.F("search_key"), name="gin_trgm_ops"),
                 name="customer_search_key_trgm",
             ),
-            # Pinyin / English names: trade-name pinyin % %s.
-            GinIndex(
-                OpClass(models.F("pinyin_key"), name="gin_trgm_ops"),
-                name="customer_pinyin_key_trgm",
-            ),
             # "My customers" and the pool: owner IS NULL / owner = %s, newest first.
             models.Index(fields=["owner", "-created_at"], name="customer_owner_created"),
             # Exact probes (a short trade name, a homophone's pinyin): a trigram index answers

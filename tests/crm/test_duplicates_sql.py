@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm.duplicates import find_duplicates, probe_keys
+from crm.duplicates import find_duplicates, fuzzy_probes, probe_ids, probe_keys
 from crm.identity.lookup_keys import deletion_variants, typo_masks
 from crm.importer import insert_instances
 from crm.models import Customer
@@ -56,7 +56,6 @@ def load_customers(count: int) -> None:
         # the importer does after a bulk load). Then fresh statistics, as autoanalyze keeps.
         for index in (
             "customer_search_key_trgm",
-            "customer_pinyin_key_trgm",
             "customer_typo_masks",
             "customer_pinyin_deletions",
         ):
@@ -151,3 +150,47 @@ def test_latin_and_typo_look_ups_are_answered_from_their_indexes() -> None:
             plan = cursor.fetchone()[0]
             text = plan if isinstance(plan, str) else json.dumps(plan)
             assert index in text, text
+
+
+def _stored(*names: str) -> None:
+    for name in names:
+        customer = Customer(display_name=name)
+        _apply_identity(customer, [])
+        customer.save()
+
+
+def test_four_character_names_fetch_only_rows_sharing_two_trigrams() -> None:
+    """At 0.2 a four-character trade name would fetch (and reject) every name that starts with
+    its first character; its neighbours one edit away are found all the same."""
+    trade = "利耕畅金"
+    neighbours = [
+        "翔耕畅金",  # substitutions, at each position
+        "利翔畅金",
+        "利耕翔金",
+        "利耕畅翔",
+        "利耕金",  # a deletion
+        "利耕畅翔金",  # an insertion
+        "新利耕畅金",  # one character more in front
+    ]
+    triples = zip(CHARS[:60], CHARS[60:120], CHARS[120:180], strict=True)
+    strangers = [f"利{a}{b}{c}" for a, b, c in triples]
+    # Another industry than the probe's, so only the trigram look-up can find them.
+    _stored(*(f"{name}机械有限公司" for name in neighbours + strangers))
+    keys = probe_keys(name=f"{trade}食品有限公司")
+    (similar,) = [probe for probe in fuzzy_probes(keys) if probe.kind == "similar"]
+
+    found = {Customer.objects.get(pk=pk).search_key for pk in probe_ids(similar, exclude=set())}
+
+    assert found == set(neighbours)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a few hundred rows: force the index
+        cursor.execute("SELECT set_limit(%s)", [similar.threshold])
+        cursor.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM crm_customer WHERE search_key %% %s",
+            [trade],
+        )
+        (plan,) = cursor.fetchone()
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    index_scan = plan[0]["Plan"]["Plans"][0]
+    assert index_scan["Index Name"] == "customer_search_key_trgm"
+    assert index_scan["Actual Rows"] <= len(neighbours)  # not the 60 strangers
