@@ -259,6 +259,7 @@ def registration_submit(
             evidence=form.evidence,
             cause=registration,
             locked=locked,
+            created_here=True,
         )
         return RegistrationResult(
             outcome=RegistrationOutcome.REGISTERED,

@@ -218,9 +218,14 @@ def _apply_identity(customer: Customer, phones: list[str]) -> IdentityKeys:
     return keys
 
 
-def _save_phones(customer: Customer, numbers: list[str]) -> None:
-    CustomerPhone.objects.filter(customer=customer).exclude(number__in=numbers).delete()
-    existing = set(customer.phones.values_list("number", flat=True))
+def _save_phones(customer: Customer, numbers: list[str], *, created: bool = False) -> None:
+    """Make the customer's stored numbers `numbers`; `created`: it has none yet."""
+    existing: set[str] = set()
+    if not created:
+        CustomerPhone.objects.filter(customer=customer).exclude(number__in=numbers).delete()
+        existing = set(customer.phones.values_list("number", flat=True))
+    if not numbers:
+        return
     CustomerPhone.objects.bulk_create(
         CustomerPhone(
             customer=customer,
@@ -252,9 +257,14 @@ def _lock_identity(keys: IdentityKeys) -> None:
     trade = keys.name.trade_name
     if trade:
         lock_keys.append("block:" + "".join(lazy_pinyin(trade[:2])))
+    if not lock_keys:
+        return
+    # One statement: the function scan takes the locks row by row, in the array's order.
     with connection.cursor() as cursor:
-        for key in lock_keys:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) FROM unnest(%s::text[]) key",
+            [lock_keys],
+        )
 
 
 @transaction.atomic
@@ -336,7 +346,7 @@ def customer_create(
     try:
         with transaction.atomic():
             customer.save()
-            _save_phones(customer, phones)
+            _save_phones(customer, phones, created=True)
     except IntegrityError as error:
         # A concurrent entry won between our check and our insert: answer as a collision.
         again = [m for m in find_duplicates(keys) if m.is_hard]

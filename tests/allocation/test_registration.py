@@ -112,12 +112,16 @@ def test_a_registration_locks_the_rep_and_reads_policy_and_holding_once(
         == 1
     )
     assert not any('FROM "crm_team"' in sql for sql in statements)
-    customer_locks = [
-        sql
-        for sql in statements
-        if sql.startswith('SELECT "crm_customer"."id"') and "FOR UPDATE" in sql
-    ]
-    assert len(customer_locks) == 1  # the writer locks the new customer once
+    # The customer was inserted by this very transaction (nobody else can see it): the writer
+    # neither locks nor reloads it, nor looks for ledger events, grants or holds it cannot
+    # have; the advisory locks of its identity are taken in one statement.
+    assert not any(
+        sql.startswith('SELECT "crm_customer"."id"') and "FOR UPDATE" in sql for sql in statements
+    )
+    assert not any('FROM "ownership_ownershipevent"' in sql for sql in statements)
+    assert not any("crm_customeruserobjectpermission" in sql for sql in statements)
+    assert not any("crm_customerphone" in sql for sql in statements)  # no phone entered
+    assert sum("pg_advisory_xact_lock" in sql for sql in statements) == 1
     customer = result.customer
     assert customer is not None and customer.owner == rep
     assert customer.owned_since is not None and customer.clock_started_at == customer.owned_since
@@ -133,6 +137,38 @@ def test_a_registration_locks_the_rep_and_reads_policy_and_holding_once(
         actor=rep, form=RegistrationForm(display_name="成都蜀锦文化传媒有限公司")
     )
     assert (refused.outcome, refused.owned, refused.cap) == (RegistrationOutcome.CAP_REACHED, 3, 3)
+
+
+def test_a_registration_starts_a_chain_that_verifies(rep: User, second_rep: User) -> None:
+    from ownership.ledger import verify_chains
+    from ownership.services import ownership_release
+
+    result = registration_submit(
+        actor=rep,
+        form=RegistrationForm(display_name="北京字节跳动科技有限公司", phone="13800138000"),
+    )
+    customer = result.customer
+    assert customer is not None
+    assert list(customer.phones.values_list("number", flat=True)) == ["+8613800138000"]
+    ownership_release(actor=rep, customer=customer, reason="不再跟进")
+    events = OwnershipEvent.objects.filter(customer=customer)
+    assert list(events.order_by("sequence").values_list("sequence", "kind")) == [
+        (1, EventKind.REGISTERED),
+        (2, EventKind.RELEASED),
+    ]
+    assert verify_chains(events, {customer.pk: None}) == []
+
+
+def test_the_writer_takes_only_a_new_unowned_customer_as_created_here(rep: User) -> None:
+    from ownership.services import OwnershipError, ownership_register, rep_locked
+
+    owned = registration_submit(
+        actor=rep, form=RegistrationForm(display_name="北京字节跳动科技有限公司")
+    ).customer
+    assert owned is not None
+    with rep_locked(rep) as locked, pytest.raises(OwnershipError):
+        ownership_register(actor=rep, customer=owned, locked=locked, created_here=True)
+    assert OwnershipEvent.objects.filter(customer=owned).count() == 1
 
 
 def test_a_rep_lock_serves_only_its_own_block_and_rep(rep: User, second_rep: User) -> None:
