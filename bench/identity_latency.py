@@ -233,7 +233,7 @@ _COLUMNS = (
     "district", "division_code", "phone", "email", "size_band", "value_tier", "lifecycle",
     "source", "stage", "created_at", "updated_at", "external_ref", "notes",
     "needs_duplicate_review", "name_key", "name_region", "branch", "search_key", "pinyin_key",
-    "email_domain",
+    "email_domain", "name_parts",
 )  # fmt: skip
 
 
@@ -256,6 +256,8 @@ def _keys_chunk(chunk: list[tuple[str, str, str]]) -> list[tuple[str, ...]]:
                 customer.branch,
                 customer.search_key,
                 customer.pinyin_key,
+                # COPY's text format reads a backslash as an escape.
+                json.dumps(customer.name_parts, ensure_ascii=False).replace("\\", "\\\\"),
             )
         )
     return out
@@ -312,7 +314,7 @@ def load_customers(n: int, *, workers: int, seed: int = 42, log: Callable[[str],
     customers: list[tuple[Any, ...]] = []
     phones: list[tuple[Any, ...]] = []
     now = "2026-01-01 00:00:00+08"
-    for name, code, mobile, name_key, region, branch, search_key, pinyin_key in keyed:
+    for name, code, mobile, name_key, region, branch, search_key, pinyin_key, parts in keyed:
         triple = (name_key, region, branch)
         if name_key and triple in seen:
             continue
@@ -321,7 +323,7 @@ def load_customers(n: int, *, workers: int, seed: int = 42, log: Callable[[str],
         customers.append(
             (cid, name, "", code, "", "", "", "", "", mobile, "", "", "C", "potential",
              "import", 0, now, now, f"L{cid:08d}", "", "f", name_key, region, branch,
-             search_key, pinyin_key, "")
+             search_key, pinyin_key, "", parts)
         )  # fmt: skip
         if mobile:
             phones.append((len(phones) + 1, cid, "+86" + mobile, "t", "t"))

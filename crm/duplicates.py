@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models import Prefetch
 
 from crm.identity.lookup_keys import MIN_DELETION_LENGTH, deletion_variants, typo_masks
-from crm.identity.matcher import IdentityKeys, Match, keys_for, rank
+from crm.identity.matcher import IdentityKeys, Match, keys_for, rank, stored_keys
 from crm.identity.normalize import is_too_short_for_fuzzy, to_pinyin
 from crm.models import Customer, CustomerPhone
 
@@ -45,9 +45,15 @@ def probe_keys(
 
 
 def customer_keys(customer: Customer) -> IdentityKeys:
-    """Identity keys of a stored customer (its phones must be prefetched)."""
-    numbers = [phone.number for phone in customer.phones.all()]
-    return keys_for(customer.display_name, credit_code=customer.credit_code, phones=numbers)
+    """Identity keys of a stored customer (its phones must be prefetched): its stored parsed
+    name, credit code, phone numbers (stored in E.164) and e-mail domain."""
+    return stored_keys(
+        customer.display_name,
+        customer.name_parts,
+        credit_code=customer.credit_code,
+        phones=[phone.number for phone in customer.phones.all()],
+        email_domain=customer.email_domain,
+    )
 
 
 def _threshold(text: str) -> float | None:

@@ -72,7 +72,7 @@ from crm.duplicates import (
     fuzzy_probes,
 )
 from crm.errors import DomainError
-from crm.identity.matcher import IdentityKeys, Match, keys_for, rank
+from crm.identity.matcher import IdentityKeys, Match, rank, stored_keys
 from crm.identity.normalize import is_too_short_for_fuzzy
 from crm.identity.phones import is_mobile
 from crm.models import (
@@ -989,13 +989,22 @@ class DatabaseLookup:
             for cid, number in cursor.fetchall():
                 phones.setdefault(cid, []).append(number)
             cursor.execute(
-                "SELECT id, display_name, credit_code, external_ref FROM crm_customer "
-                "WHERE id = ANY(%s)",
+                "SELECT id, display_name, credit_code, external_ref, name_parts, email_domain "
+                "FROM crm_customer WHERE id = ANY(%s)",
                 [sorted(ids)],
             )
-            for cid, name, code, ref in cursor.fetchall():
-                # The stored customer's keys exactly as crm.duplicates.customer_keys builds them.
-                keys = import_keys(keys_for(name, credit_code=code, phones=phones.get(cid, [])))
+            for cid, name, code, ref, parts, domain in cursor.fetchall():
+                # The stored customer's keys exactly as crm.duplicates.customer_keys builds them
+                # (a raw cursor returns the JSON as text).
+                keys = import_keys(
+                    stored_keys(
+                        name,
+                        json.loads(parts) if isinstance(parts, str) else parts,
+                        credit_code=code,
+                        phones=phones.get(cid, []),
+                        email_domain=domain,
+                    )
+                )
                 self._keys[cid] = _DbCustomer(id=cid, name=name, external_ref=ref, keys=keys)
 
 

@@ -254,6 +254,9 @@ class Customer(models.Model):
     search_key = models.CharField(_("search key"), max_length=200, blank=True)
     pinyin_key = models.CharField(_("pinyin key"), max_length=400, blank=True)
     email_domain = models.CharField(_("e-mail domain"), max_length=100, blank=True)
+    # The parsed name the duplicate check compares (crm.identity.stored); NULL, or made by
+    # another version of the parser: parsed again from the display name.
+    name_parts = models.JSONField(_("parsed name"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("customer")

@@ -22,6 +22,7 @@ from crm.identity.credit import validate_credit_code
 from crm.identity.matcher import IdentityKeys, keys_for
 from crm.identity.phones import is_mobile, normalize_phone
 from crm.identity.regions import parse_address
+from crm.identity.stored import name_parts
 from crm.models import (
     Contact,
     Customer,
@@ -209,6 +210,7 @@ def _apply_identity(customer: Customer, phones: list[str]) -> IdentityKeys:
     # The trade name's sound only: industry words would make every name share trigrams.
     customer.pinyin_key = parsed.trade_pinyin[:400]
     customer.email_domain = keys.email_domain
+    customer.name_parts = name_parts(parsed)
     if customer.address and not customer.division_code:
         division = parse_address(customer.address)
         customer.province = customer.province or division.province

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from django.utils.functional import Promise
 from django.utils.text import format_lazy
@@ -31,6 +31,7 @@ from crm.identity.credit import credit_code_division, email_domain, validate_cre
 from crm.identity.normalize import ParsedName, parse_company_name, to_pinyin
 from crm.identity.phones import is_mobile, normalize_phone
 from crm.identity.regions import division_by_code, regions_compatible
+from crm.identity.stored import parsed_name
 
 __all__ = [
     "SOFT_THRESHOLD",
@@ -39,6 +40,7 @@ __all__ = [
     "compare",
     "keys_for",
     "rank",
+    "stored_keys",
 ]
 
 K = TypeVar("K")
@@ -123,6 +125,30 @@ def keys_for(
         credit_code=code,
         phones=tuple(dict.fromkeys(p for p in normalized if p)),
         email_domain=(email_domain(email) or "") if email else "",
+    )
+
+
+def stored_keys(
+    display_name: str,
+    name_parts: dict[str, Any] | None,
+    *,
+    credit_code: str = "",
+    phones: Iterable[str] = (),
+    email_domain: str = "",
+) -> IdentityKeys:
+    """Identity keys of a stored customer from its stored keys: what keys_for gives for its
+    fields, without parsing the name again (crm.identity.stored) or the E.164 phones."""
+    code = ""
+    if credit_code:
+        try:
+            code = validate_credit_code(credit_code)
+        except ValueError:
+            code = ""
+    return IdentityKeys(
+        name=parsed_name(display_name, name_parts),
+        credit_code=code,
+        phones=tuple(dict.fromkeys(p for p in phones if p)),
+        email_domain=email_domain,
     )
 
 
