@@ -72,6 +72,28 @@ BENCHES: list[tuple[str, str, dict[str, list[str]]]] = [
 ]
 
 
+def _reference_loop() -> float:
+    """Seconds for a fixed pure-Python workload (best of three), printed in the report: the
+    figures are CPU-bound, and virtual machines of one kind differ twice over in speed, so a
+    reader can tell a slower machine from a slower Guishu."""
+
+    def work() -> int:
+        total = 0
+        words: dict[str, int] = {}
+        for i in range(2_000_000):
+            total += i % 7
+            key = str(i % 1000)
+            words[key] = words.get(key, 0) + 1
+        return total + len(words)
+
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def main() -> int:
     scale = os.environ.get("BENCH_SCALE", "full")
     if scale not in {"small", "full"}:
@@ -80,6 +102,8 @@ def main() -> int:
     sections: list[str] = []
     summary: list[str] = []
     failures = 0
+    reference = _reference_loop()
+    print(f"reference loop: {reference:.2f} s", flush=True)
     with services_env() as env:
         for script, target, arguments in BENCHES:
             command = [sys.executable, str(ROOT / "bench" / script), *arguments[scale]]
@@ -111,6 +135,9 @@ def main() -> int:
     header = (
         "# Benchmark report\n\n"
         f"Scale: `{scale}` · run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · machine: {machine}\n\n"
+        f"Machine speed: the reference loop of devserver/bench.py took {reference:.2f} s (best "
+        "of three, before the scripts ran). The figures are CPU-bound: compare reports made on "
+        "machines whose reference loops agree.\n\n"
         "Each section keeps the last lines the script printed, with its figures and targets.\n"
     )
     table = "\n".join(
