@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection
-from django.db.models import Prefetch
 
 from crm.identity.lookup_keys import MIN_DELETION_LENGTH, deletion_variants, typo_masks
 from crm.identity.matcher import IdentityKeys, Match, keys_for, rank, stored_keys
 from crm.identity.normalize import is_too_short_for_fuzzy, to_pinyin
-from crm.models import Customer, CustomerPhone
+from crm.models import Customer
 
 # At most this many customers are ranked per check, whatever the query.
 MAX_CANDIDATES = 40
@@ -44,14 +44,16 @@ def probe_keys(
     return keys_for(name, credit_code=credit_code, phones=list(phones), email=email)
 
 
-def customer_keys(customer: Customer) -> IdentityKeys:
-    """Identity keys of a stored customer (its phones must be prefetched): its stored parsed
-    name, credit code, phone numbers (stored in E.164) and e-mail domain."""
+def customer_keys(customer: Customer, phones: Sequence[str] | None = None) -> IdentityKeys:
+    """Identity keys of a stored customer: its stored parsed name, credit code, phone numbers
+    (stored in E.164: `phones`, else its prefetched phones) and e-mail domain."""
+    if phones is None:
+        phones = [phone.number for phone in customer.phones.all()]
     return stored_keys(
         customer.display_name,
         customer.name_parts,
         credit_code=customer.credit_code,
-        phones=[phone.number for phone in customer.phones.all()],
+        phones=phones,
         email_domain=customer.email_domain,
     )
 
@@ -152,13 +154,17 @@ def fuzzy_probes(keys: IdentityKeys) -> list[FuzzyProbe]:
     return probes
 
 
-def probe_ids(probe: FuzzyProbe, *, exclude: set[int], max_id: int | None = None) -> list[int]:
-    """Run one probe (bounded to FUZZY_CANDIDATES); `max_id` limits it to older rows."""
+def _probe_sql(
+    probe: FuzzyProbe, *, exclude_count: int, max_id: int | None = None
+) -> tuple[str, list[Any]] | None:
+    """The SELECT of one probe (bounded to FUZZY_CANDIDATES beyond `exclude_count` rows to
+    be dropped), or None when it has nothing to look up. A "similar" probe needs its
+    threshold set first (set_limit)."""
     # The column is one of two fixed names, never user input.
     assert probe.column in {"search_key", "pinyin_key"}
     column = probe.column
     where = ["merged_into_id IS NULL"]
-    params: list[str | int | float | list[str] | None] = []
+    params: list[Any] = []
     order = ""
     if probe.kind == "equal":
         where.append(f"{column} = %s")
@@ -170,7 +176,7 @@ def probe_ids(probe: FuzzyProbe, *, exclude: set[int], max_id: int | None = None
     else:
         keys = probe.lookup_keys
         if not keys:
-            return []
+            return None
         # The keys go in as a sub-select so the planner cannot see them: it takes every key
         # for a common one and, under the LIMIT, would rather filter the whole table than
         # read the index. Unordered for the same reason (an ORDER BY starts parallel
@@ -182,8 +188,16 @@ def probe_ids(probe: FuzzyProbe, *, exclude: set[int], max_id: int | None = None
         params.append(max_id)
     if order:
         params.append(probe.text)
-    params.append(FUZZY_CANDIDATES + len(exclude))
-    sql = f"SELECT id FROM crm_customer WHERE {' AND '.join(where)} {order} LIMIT %s"
+    params.append(FUZZY_CANDIDATES + exclude_count)
+    return f"SELECT id FROM crm_customer WHERE {' AND '.join(where)} {order} LIMIT %s", params
+
+
+def probe_ids(probe: FuzzyProbe, *, exclude: set[int], max_id: int | None = None) -> list[int]:
+    """Run one probe (bounded to FUZZY_CANDIDATES); `max_id` limits it to older rows."""
+    query = _probe_sql(probe, exclude_count=len(exclude), max_id=max_id)
+    if query is None:
+        return []
+    sql, params = query
     with connection.cursor() as cursor:
         if probe.kind == "similar":
             cursor.execute("SELECT set_limit(%s)", [probe.threshold])
@@ -193,24 +207,70 @@ def probe_ids(probe: FuzzyProbe, *, exclude: set[int], max_id: int | None = None
 
 
 def candidate_ids(keys: IdentityKeys, *, exclude: Sequence[int] = ()) -> list[int]:
-    """Ids of the customers worth comparing with `keys`, bounded by MAX_CANDIDATES."""
-    excluded = set(exclude)
-    active = Customer.objects.filter(merged_into__isnull=True).exclude(id__in=excluded)
-    ids: list[int] = []
+    """Ids of the customers worth comparing with `keys`, bounded by MAX_CANDIDATES: by credit
+    code, phone and name key, then by each fuzzy probe, in that order.
+
+    One round trip: every look-up is a branch of one UNION ALL (each planned on its own, with
+    its own bound), tagged with its place in that order."""
+    excluded = sorted(set(exclude))
+    branches: list[tuple[str, list[Any]]] = []
+    # The exact keys, newest customers first as the model orders them.
     if keys.credit_code:
-        ids += active.filter(credit_code=keys.credit_code).values_list("id", flat=True)[:5]
+        branches.append(
+            (
+                "SELECT id FROM crm_customer WHERE merged_into_id IS NULL AND credit_code = %s "
+                "AND NOT id = ANY(%s) ORDER BY created_at DESC LIMIT 5",
+                [keys.credit_code, excluded],
+            )
+        )
     if keys.phones:
-        ids += (
-            CustomerPhone.objects.filter(number__in=keys.phones, active=True)
-            .exclude(customer_id__in=excluded)
-            .values_list("customer_id", flat=True)[:10]
+        branches.append(
+            (
+                "SELECT customer_id AS id FROM crm_customerphone WHERE number = ANY(%s) AND active "
+                "AND NOT customer_id = ANY(%s) LIMIT 10",
+                [list(keys.phones), excluded],
+            )
         )
     name = keys.name
-    name_keys = {name.name_key, *(alt for alt, _region in name.alternatives)} - {""}
+    name_keys = sorted({name.name_key, *(alt for alt, _region in name.alternatives)} - {""})
     if name_keys:
-        ids += active.filter(name_key__in=name_keys).values_list("id", flat=True)[:10]
+        branches.append(
+            (
+                "SELECT id FROM crm_customer WHERE merged_into_id IS NULL AND name_key = ANY(%s) "
+                "AND NOT id = ANY(%s) ORDER BY created_at DESC LIMIT 10",
+                [name_keys, excluded],
+            )
+        )
+    exact = len(branches)
+    thresholds = set()
     for probe in fuzzy_probes(keys):
-        ids += probe_ids(probe, exclude=excluded)
+        query = _probe_sql(probe, exclude_count=len(excluded))
+        if query is not None:
+            branches.append(query)
+            if probe.kind == "similar":
+                thresholds.add(probe.threshold)
+    if not branches:
+        return []
+    # The trigram threshold is a setting: one for the statement (fuzzy_probes asks for one
+    # "similar" look-up at most; more would need their own statements).
+    assert len(thresholds) <= 1, thresholds
+    union = " UNION ALL ".join(
+        f"(SELECT {number} AS branch, id FROM ({sql}) AS b{number})"
+        for number, (sql, _params) in enumerate(branches)
+    )
+    params = [param for _sql, branch_params in branches for param in branch_params]
+    prefix = ""
+    if thresholds:
+        prefix = "SELECT set_limit(%s); "
+        params.insert(0, thresholds.pop())
+    found: list[list[int]] = [[] for _ in branches]
+    with connection.cursor() as cursor:
+        cursor.execute(prefix + union, params)
+        for branch, cid in cursor.fetchall():
+            found[branch].append(cid)
+    ids = [cid for branch in found[:exact] for cid in branch]
+    skip = set(excluded)
+    ids += [cid for branch in found[exact:] for cid in branch if cid not in skip]
     return list(dict.fromkeys(ids))[:MAX_CANDIDATES]
 
 
@@ -221,18 +281,21 @@ def find_duplicates(
     ids = candidate_ids(keys, exclude=exclude)
     if not ids:
         return []
-    customers = (
-        Customer.objects.filter(id__in=ids)
-        .select_related("owner", "owner__team")
-        .prefetch_related(
-            Prefetch(
-                "phones", queryset=CustomerPhone.objects.only("customer_id", "number", "is_mobile")
-            )
-        )
-    )
+    customers = Customer.objects.filter(id__in=ids).select_related("owner", "owner__team")
     by_id = {customer.id: customer for customer in customers}
+    # Plain SQL: the numbers are all the ranking needs (a prefetch would build a model and
+    # a related manager per phone and per customer).
+    phones: dict[int, list[str]] = {cid: [] for cid in by_id}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT customer_id, number FROM crm_customerphone WHERE customer_id = ANY(%s) "
+            "ORDER BY id",
+            [ids],
+        )
+        for cid, number in cursor.fetchall():
+            phones[cid].append(number)
     ranked: list[tuple[int, Match]] = rank(
-        keys, ((cid, customer_keys(c)) for cid, c in by_id.items()), limit=limit
+        keys, ((cid, customer_keys(c, phones[cid])) for cid, c in by_id.items()), limit=limit
     )
     return [
         DuplicateMatch(
