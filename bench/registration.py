@@ -1,15 +1,18 @@
 """Registration (报备) throughput and latency with a large customer table.
 
     .venv/bin/python bench/registration.py [--n 1000000] [--reuse] [--seconds 20]
-        [--database guishu_bench] [--server-threads 4] [--phases service,http,collision]
+        [--database guishu_bench] [--server-threads 1] [--phases service,http,collision]
 
 Uses the bench database of bench/identity_latency.py (``guishu_bench`` unless
 ``--database`` names another; ``--reuse`` keeps an existing one of size N, since generating
 1,000,000 customers takes minutes), then:
 
 1. through the service: T threads (own connections) register new companies for S seconds;
-2. over HTTP: gunicorn with 2 workers (``--server-threads`` threads each) and persistent
-   database connections; T clients sign in and POST the registration form; the page a
+2. over HTTP: gunicorn with 2 workers, sync as in production (the Dockerfile's; with
+   ``--server-threads`` N > 1, threaded workers) and persistent database connections; each
+   request on a connection of its own, as behind a reverse proxy (with kept-alive
+   connections every client stays with the worker that accepted it first, and one worker
+   served all eight); T clients sign in and POST the registration form; the page a
    successful registration redirects to is fetched too and timed apart (``--no-follow``:
    not fetched);
 3. the collision case: 64 simultaneous attempts at one company written differently —
@@ -248,7 +251,8 @@ def bench_http(reps: list[object], seconds: float, tag: str, *, threads: int, fo
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "crm.wsgi", "--workers", "2",
-         "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
+         "--threads", str(threads), "--keep-alive", "0", "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
     try:
@@ -403,7 +407,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--database", default="guishu_bench")
     parser.add_argument(
-        "--server-threads", type=int, default=4, help="gunicorn threads per worker (gthread)"
+        "--server-threads", type=int, default=1, help="gunicorn threads per worker (gthread if > 1)"
     )
     parser.add_argument("--no-follow", action="store_true", help="do not fetch the redirect")
     parser.add_argument("--phases", default="queries,service,http,collision")
