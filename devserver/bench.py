@@ -94,6 +94,34 @@ def _reference_loop() -> float:
     return best
 
 
+def _wait_until_quiet(env: dict[str, str], *, limit: float = 180.0) -> str:
+    """Wait (at most `limit` seconds) until no autovacuum worker runs on the database server
+    and the 1-minute load average is under 1: a script that loads a million rows leaves
+    autovacuum busy for minutes, which had cost the next script a fifth of its figure."""
+    import psycopg2
+
+    started = time.perf_counter()
+    connection = psycopg2.connect(env["DATABASE_URL"])
+    connection.autocommit = True
+    try:
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+                )
+                (vacuuming,) = cursor.fetchone()
+            load = os.getloadavg()[0]
+            waited = time.perf_counter() - started
+            if (vacuuming == 0 and load < 1.0) or waited >= limit:
+                return (
+                    f"waited {waited:.0f} s for a quiet machine "
+                    f"(autovacuum workers {vacuuming}, load average {load:.1f})"
+                )
+            time.sleep(5)
+    finally:
+        connection.close()
+
+
 def main() -> int:
     scale = os.environ.get("BENCH_SCALE", "full")
     if scale not in {"small", "full"}:
@@ -107,7 +135,8 @@ def main() -> int:
     with services_env() as env:
         for script, target, arguments in BENCHES:
             command = [sys.executable, str(ROOT / "bench" / script), *arguments[scale]]
-            print(f"== {script} {' '.join(arguments[scale])}", flush=True)
+            quiet = _wait_until_quiet(env)
+            print(f"== {script} {' '.join(arguments[scale])} ({quiet})", flush=True)
             started = time.perf_counter()
             result = subprocess.run(
                 command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
@@ -125,7 +154,8 @@ def main() -> int:
                 summary.append(f"| {script} | {target} | (see below) | | {status} |")
             tail = "\n".join(output.splitlines()[-25:])
             sections.append(
-                f"## {script}\n\nTarget: {target}\n\nStatus: {status} in {elapsed:.0f} s\n\n"
+                f"## {script}\n\nTarget: {target}\n\nStatus: {status} in {elapsed:.0f} s; "
+                f"before it, {quiet}\n\n"
                 f"```\n{tail}\n```\n"
             )
     machine = (
