@@ -339,7 +339,7 @@ def _change_owner(
         raise CustomerMerged(_("This customer record was merged into another one."))
     for check in checks:
         check(customer, now)
-    from_owner = None if created is not None else customer.owner
+    from_owner = customer.owner
     if from_owner is not None and to_owner is not None and from_owner.pk == to_owner.pk:
         raise OwnershipError(_("%(name)s already owns this customer.") % {"name": to_owner})
     event = _append_event(
@@ -424,6 +424,9 @@ def ownership_register(
         rep = owner or actor
         if not locked.active or locked.rep.pk != rep.pk:
             raise OwnershipError("ownership_register: the rep lock is not held.")
+        checks: list[Check] = [lambda c, now: locked.check_holding_cap()]
+        if not created_here:  # a customer created here cannot be owned or held by others yet
+            checks.insert(0, _in_pool)
         event = _change_owner(
             customer_id=customer.pk,
             to_owner=locked.rep,
@@ -431,10 +434,7 @@ def ownership_register(
             reason=evidence,
             actor=actor,
             cause=cause,
-            # A customer created here cannot be owned or held by anyone else yet.
-            checks=[lambda c, now: locked.check_holding_cap()]
-            if created_here
-            else [_in_pool, lambda c, now: locked.check_holding_cap()],
+            checks=checks,
             now=at,
             created=customer if created_here else None,
         )

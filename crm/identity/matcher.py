@@ -104,6 +104,16 @@ class Match:
         return [str(r) for r in self.reasons]
 
 
+def _valid_code(credit_code: str) -> str:
+    """The credit code in its stored form, or "" when it is missing or invalid."""
+    if not credit_code or not credit_code.strip():
+        return ""
+    try:
+        return validate_credit_code(credit_code)
+    except ValueError:
+        return ""
+
+
 def keys_for(
     name: str,
     credit_code: str = "",
@@ -112,17 +122,11 @@ def keys_for(
 ) -> IdentityKeys:
     """Identity keys of a customer. Invalid credit codes and unparseable phones are ignored
     (validate them in the form first to tell the user)."""
-    code = ""
-    if credit_code and credit_code.strip():
-        try:
-            code = validate_credit_code(credit_code)
-        except ValueError:
-            code = ""
     raw_phones = [phones] if isinstance(phones, str) else list(phones)
     normalized = (normalize_phone(p) for p in raw_phones if p and p.strip())
     return IdentityKeys(
         name=parse_company_name(name or ""),
-        credit_code=code,
+        credit_code=_valid_code(credit_code),
         phones=tuple(dict.fromkeys(p for p in normalized if p)),
         email_domain=(email_domain(email) or "") if email else "",
     )
@@ -138,15 +142,9 @@ def stored_keys(
 ) -> IdentityKeys:
     """Identity keys of a stored customer from its stored keys: what keys_for gives for its
     fields, without parsing the name again (crm.identity.stored) or the E.164 phones."""
-    code = ""
-    if credit_code:
-        try:
-            code = validate_credit_code(credit_code)
-        except ValueError:
-            code = ""
     return IdentityKeys(
         name=parsed_name(display_name, name_parts),
-        credit_code=code,
+        credit_code=_valid_code(credit_code),
         phones=tuple(dict.fromkeys(p for p in phones if p)),
         email_domain=email_domain,
     )
