@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import opencc
 from pypinyin import lazy_pinyin
+from pypinyin.constants import PHRASES_DICT
 
 from crm.identity.regions import (
     Division,
@@ -48,32 +49,50 @@ __all__ = [
 _T2S = opencc.OpenCC("t2s")
 
 
-def _dictionary_characters(converter: opencc.OpenCC) -> frozenset[str] | None:
-    """Every character of every traditional word the converter knows, or None if this
-    version of the library keeps its dictionaries elsewhere. A text sharing none of them
-    converts to itself, and most company names are written in simplified characters: the
-    pure-Python conversion is then skipped (it was a tenth of an import's name parsing)."""
+def _conversion_triggers(converter: opencc.OpenCC) -> tuple[frozenset[str], tuple[str, ...]] | None:
+    """What can make the converter change a text: the single characters it maps to something
+    else, and the longer words it maps to something else that contain none of those
+    characters. A text holding neither converts to itself; most company names are written in
+    simplified characters, and the pure-Python conversion (a tenth of an import's name
+    parsing) is then skipped. None if this version of the library keeps its dictionaries
+    elsewhere."""
     converter.convert("")  # loads the dictionaries
     chain = getattr(converter, "_dict_chain_data", None)
     if not isinstance(chain, list):
         return None
-    chars: set[str] = set()
+    entries: list[tuple[str, object]] = []
     pending: list[object] = list(chain)
     while pending:
         item = pending.pop()
         if isinstance(item, dict):
-            chars.update(ch for word in item for ch in word)
+            entries.extend(item.items())
         elif isinstance(item, list | tuple):
             pending.extend(item)
-    return frozenset(chars) or None
+    if not entries:
+        return None
+    # A word mapped to itself only keeps its characters from the character table; that
+    # changes nothing when none of them would change.
+    changing = frozenset(word for word, value in entries if len(word) == 1 and value != word)
+    words = tuple(
+        sorted(
+            {
+                word
+                for word, value in entries
+                if len(word) > 1 and value != word and changing.isdisjoint(word)
+            }
+        )
+    )
+    return changing, words
 
 
-_T2S_CHARACTERS = _dictionary_characters(_T2S)
+_T2S_TRIGGERS = _conversion_triggers(_T2S)
 
 
 def _to_simplified(text: str) -> str:
-    if _T2S_CHARACTERS is not None and _T2S_CHARACTERS.isdisjoint(text):
-        return text
+    if _T2S_TRIGGERS is not None:
+        changing, words = _T2S_TRIGGERS
+        if changing.isdisjoint(text) and not any(word in text for word in words):
+            return text
     return _T2S.convert(text)
 
 
@@ -421,11 +440,29 @@ def normalize_text(s: str) -> str:
 
 
 @functools.lru_cache(maxsize=65536)
+def _pinyin_of(text: str) -> str:
+    return "".join(lazy_pinyin(text)).lower().replace("v", "u").replace("ü", "u")
+
+
+_LONGEST_PHRASE = max(map(len, PHRASES_DICT))
+
+
+@functools.lru_cache(maxsize=65536)
 def to_pinyin(text: str) -> str:
     """Toneless pinyin without separators; ``ü`` is written ``u`` (as in English spellings).
     Cached: the sound key asks for every character and the pinyin key for every industry word,
-    the same few thousand over and over."""
-    return "".join(lazy_pinyin(text)).lower().replace("v", "u").replace("ü", "u")
+    the same few thousand over and over.
+
+    pypinyin reads a word of its phrase dictionary as a phrase (重庆 chóng, not zhòng) and
+    every other character on its own. A text holding no such word is therefore read
+    character by character from a per-character cache: pypinyin's segmentation costs a
+    tenth of parsing a name, and most trade names hold no dictionary word."""
+    n = len(text)
+    for start in range(n - 1):
+        for end in range(start + 2, min(n, start + _LONGEST_PHRASE) + 1):
+            if text[start:end] in PHRASES_DICT:
+                return _pinyin_of(text)
+    return "".join(map(_pinyin_of, text))
 
 
 def _fuzzy_syllable(syllable: str) -> str:

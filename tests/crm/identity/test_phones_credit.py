@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from crm.identity import phones
 from crm.identity.credit import (
     credit_code_check_char,
     credit_code_division,
@@ -47,6 +48,21 @@ def test_is_mobile() -> None:
     assert not is_mobile("+861012345678")  # Beijing landline
     assert not is_mobile("+864008108888")  # service number
     assert not is_mobile("garbage")
+
+
+@pytest.mark.parametrize(
+    "raw", ["177 5787 1703", "010-12345678", "4008108888", "+1 650 253 0000", "0086 13800138000"]
+)
+def test_a_normalised_number_is_its_own_normal_form_and_knows_its_kind(raw: str) -> None:
+    """normalize_phone remembers what it produced; the remembered answers are the parser's."""
+    phones.clear_caches()
+    e164 = normalize_phone(raw)
+    assert e164 is not None
+    assert normalize_phone(e164) == e164 == normalize_phone(e164, "US")
+    remembered = is_mobile(e164)
+    phones.clear_caches()
+    assert remembered == is_mobile(e164)  # now parsed afresh
+    assert normalize_phone(e164) == e164
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,17 @@ from __future__ import annotations
 import opencc
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from pypinyin.constants import PHRASES_DICT
 
 from crm.identity.matcher import compare, keys_for
-from crm.identity.normalize import normalize_text, parse_company_name
+from crm.identity.normalize import (
+    _T2S_TRIGGERS,
+    _pinyin_of,
+    _to_simplified,
+    normalize_text,
+    parse_company_name,
+    to_pinyin,
+)
 from crm.identity.regions import match_region_chain
 
 _S2T = opencc.OpenCC("s2t")
@@ -134,3 +142,41 @@ def test_any_text_parses_and_matches_itself(text: str) -> None:
     match = compare(keys, keys)
     if parsed.has_identity:
         assert match is not None and match.tier == "hard"
+
+
+# The shortcuts in normalize (skip OpenCC when nothing can change, read pinyin character by
+# character when no phrase is present) must answer exactly as the libraries do.
+_PHRASE_WORDS = sorted(PHRASES_DICT)
+_T2S.convert("")  # loads its dictionaries
+_CONVERTIBLE = sorted(
+    {ch for _long, _short, table in _T2S._dict_chain_data[0] for word in table for ch in word}
+)
+_mixed_text = st.lists(
+    st.one_of(
+        st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5),
+        st.sampled_from(_TRADE_CHARS + list("（）() ·&-.ABCabc123")),
+        st.sampled_from(_PHRASE_WORDS),
+        st.sampled_from(_CONVERTIBLE),
+    ),
+    max_size=8,
+).map("".join)
+
+
+@given(_mixed_text)
+@settings(max_examples=600)
+def test_pinyin_shortcut_reads_as_pypinyin_does(text: str) -> None:
+    assert to_pinyin.__wrapped__(text) == _pinyin_of(text)
+
+
+@given(_mixed_text)
+@settings(max_examples=600)
+def test_simplification_shortcut_converts_as_opencc_does(text: str) -> None:
+    assert _to_simplified(text) == _T2S.convert(text)
+
+
+def test_the_shortcuts_are_taken_for_plain_simplified_names() -> None:
+    assert _T2S_TRIGGERS is not None  # the library still exposes its dictionaries
+    changing, _words = _T2S_TRIGGERS
+    assert changing.isdisjoint("星澜软件科技有限公司")
+    assert "瀾" in changing and "軟" in changing
+    assert to_pinyin("重庆银行") == _pinyin_of("重庆银行")  # a phrase: pypinyin reads it whole
