@@ -108,13 +108,15 @@ def main() -> None:
             f"wrote {path.name}: {kinds} ({size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s"
         )
         settings.IMPORT_MAX_BYTES = max(size + 1, 20 * 1024 * 1024)
-        from crm.identity import normalize
+        from crm.identity import normalize, phones
         from crm.importer import import_customers, read_table_from_path
 
         for label, dry_run in (("dry run", True), ("import", False)):
             # Cold caches: the import must not profit from names the dry run just parsed.
             normalize.parse_company_name.cache_clear()
             normalize.normalize_text.cache_clear()
+            normalize.to_pinyin.cache_clear()
+            phones.clear_caches()
             t0 = time.perf_counter()
             cpu0 = time.process_time()
             children0 = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -724,3 +724,40 @@ def test_imported_customers_get_their_territory_at_once(
         )
     )
     assert placed == {"T1": "海淀区", "T2": "华东"}
+
+
+def test_the_copy_writer_stores_what_the_orm_would_store(crm_admin: User) -> None:
+    """insert_instances writes COPY's text format itself: every awkward value comes back as
+    it went in, compared with the same customer saved by the ORM."""
+    tricky = "反斜杠\\N 制表\t换行\n回车\r<b>&amp;</b> 'quote\" \\\\end"
+    industry = Industry.objects.first()
+    values: dict[str, Any] = {
+        "display_name": tricky,
+        "legal_name": "",
+        "credit_code": "",
+        "address": "北京市海淀区\\中关村\t1号",
+        "industry": industry,
+        "needs_duplicate_review": True,
+        "source": Source.IMPORT,
+        "created_by": crm_admin,
+        "name_parts": {"v": 'x\\y\t"z"', "list": ["甲", None, 1.5, True], "nested": {"k": []}},
+    }
+    copied = Customer(**values, external_ref="COPY-1")
+    importer.insert_instances([copied])
+    saved = Customer(**values, external_ref="ORM-1")
+    saved.save()
+    fresh_copied = Customer.objects.get(pk=copied.pk)
+    fresh_saved = Customer.objects.get(pk=saved.pk)
+    skip = {"id", "external_ref", "created_at", "updated_at"}
+    for f in Customer._meta.concrete_fields:
+        if f.attname not in skip:
+            assert getattr(fresh_copied, f.attname) == getattr(fresh_saved, f.attname), f.name
+    assert fresh_copied.display_name == tricky
+    assert fresh_copied.created_at is not None and fresh_copied._state.adding is False
+    # ids come from the table's own sequence: the next ORM insert does not collide
+    assert saved.pk > copied.pk
+
+
+def test_the_copy_writer_refuses_a_value_it_cannot_encode() -> None:
+    with pytest.raises(TypeError):
+        importer._copy_text(object())
