@@ -15,6 +15,13 @@ class Schedule:
 
 SCHEDULES: list[Schedule] = [
     Schedule(
+        name="refresh-name-parts",
+        task="crm.tasks.refresh_name_parts",
+        crontab={"minute": "47", "hour": "3"},
+        description="Store the parsed name again where the name parser changed since it was "
+        "stored (nightly; a no-op when nothing changed).",
+    ),
+    Schedule(
         name="clear-expired-sessions",
         task="crm.tasks.clear_expired_sessions",
         crontab={"minute": "17", "hour": "3"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,9 +21,10 @@ from crm.duplicates import DuplicateMatch, find_duplicates
 from crm.errors import DomainError
 from crm.identity.credit import validate_credit_code
 from crm.identity.matcher import IdentityKeys, keys_for
+from crm.identity.normalize import parse_company_name
 from crm.identity.phones import is_mobile, normalize_phone
 from crm.identity.regions import parse_address
-from crm.identity.stored import name_parts
+from crm.identity.stored import PARSER_VERSION, name_parts
 from crm.models import (
     Contact,
     Customer,
@@ -367,6 +369,39 @@ def customer_create(
     )
     signals.customer_facts_changed.send(sender=Customer, customer=customer, created=True)
     return customer
+
+
+def customer_name_parts_refresh(*, actor: User | None = None, batch_size: int = 2000) -> int:
+    """Store the parsed name again for every customer whose stored parts another version of
+    the parser made (after a deploy that changed it): until then each duplicate check parses
+    those candidates again. Walks the table in id order, one transaction per batch; a name
+    changed meanwhile is left to the change that stored it. Idempotent: returns how many
+    customers it re-stamped, 0 when all are current. `actor` is None for the periodic task.
+    """
+    refreshed = 0
+    last_id = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, display_name FROM crm_customer WHERE id > %s"
+                " AND name_parts->>'version' IS DISTINCT FROM %s ORDER BY id LIMIT %s",
+                [last_id, PARSER_VERSION, batch_size],
+            )
+            stale = cursor.fetchall()
+        if not stale:
+            return refreshed
+        last_id = stale[-1][0]
+        ids = [pk for pk, _name in stale]
+        names = [name for _pk, name in stale]
+        parts = [json.dumps(name_parts(parse_company_name(name))) for name in names]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE crm_customer AS c SET name_parts = v.parts::jsonb"
+                " FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, name, parts)"
+                " WHERE c.id = v.id AND c.display_name = v.name",
+                [ids, names, parts],
+            )
+            refreshed += cursor.rowcount
 
 
 @transaction.atomic

@@ -46,3 +46,11 @@ def take_funnel_snapshot(actor_id: int | None = None) -> int:
 
     actor = User.objects.filter(pk=actor_id).first() if actor_id else None
     return funnel_snapshot_take(actor=actor).pk
+
+
+@shared_task(acks_late=True)
+def refresh_name_parts() -> int:
+    """Nightly (crm/schedules.py): re-stamp stored parsed names another parser version made."""
+    from crm.services import customer_name_parts_refresh
+
+    return customer_name_parts_refresh()

@@ -19,10 +19,18 @@ from typing import Any
 from crm.identity.normalize import ParsedName, parse_company_name
 
 _PACKAGE = Path(__file__).resolve().parent
-# What parse_company_name's answer depends on: this package's code and data, and the
-# pinyin and traditional → simplified libraries.
+# What parse_company_name's answer and the stored form depend on: the parser, the region
+# tables it reads, this module, and the pinyin and traditional → simplified libraries. Not
+# the matcher or the phone and credit-code helpers: a change there leaves every stored name
+# as it was (crm.services.customer_name_parts_refresh re-stamps names after a change here).
 _SOURCES = sorted(
-    [*_PACKAGE.glob("*.py"), *(_PACKAGE / "data").glob("*.json")], key=lambda path: path.name
+    [
+        _PACKAGE / "normalize.py",
+        _PACKAGE / "regions.py",
+        _PACKAGE / "stored.py",
+        *(_PACKAGE / "data").glob("*.json"),
+    ],
+    key=lambda path: path.name,
 )
 
 

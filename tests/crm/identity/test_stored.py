@@ -87,3 +87,58 @@ def test_a_new_customer_stores_its_parsed_name(rep: object) -> None:
     )
     (match,) = find_duplicates(probe_keys(name="北京字节跳动科技有限公司"))
     assert match.customer.pk == customer.pk and match.is_hard
+
+
+@pytest.mark.django_db
+def test_stale_parsed_names_are_stored_again_once(rep: object) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from crm.models import Customer
+    from crm.services import customer_create, customer_name_parts_refresh
+    from crm.tasks import refresh_name_parts
+
+    names = ["上海云帆信息技术有限公司", "北京宏达贸易有限公司", "深圳星辰网络科技有限公司"]
+    customers = [customer_create(actor=None, display_name=name) for name in names]
+    current = customers[0]
+    Customer.objects.filter(pk=customers[1].pk).update(
+        name_parts={**customers[1].name_parts, "version": "an older one", "trade_name": "错"}
+    )
+    Customer.objects.filter(pk=customers[2].pk).update(name_parts=None)
+    untouched = Customer.objects.get(pk=current.pk).name_parts
+
+    assert customer_name_parts_refresh(batch_size=1) == 2  # batches walk the whole table
+    for customer in Customer.objects.filter(pk__in=[c.pk for c in customers]):
+        assert customer.name_parts == json.loads(
+            json.dumps(name_parts(parse_company_name(customer.display_name)))
+        )
+    assert Customer.objects.get(pk=current.pk).name_parts == untouched
+    assert refresh_name_parts() == 0  # idempotent: nothing left to do
+    out = StringIO()
+    call_command("refresh_name_parts", stdout=out)
+    assert "0" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_name_renamed_meanwhile_keeps_the_parts_its_rename_stored(
+    rep: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refresh parses the names it read; a name changed before its batch is written was
+    stored with its own parts by that change, and the refresh leaves it alone."""
+    from crm import services
+    from crm.models import Customer
+
+    customer = services.customer_create(actor=None, display_name="杭州锦程软件有限公司")
+    Customer.objects.filter(pk=customer.pk).update(name_parts=None)
+    renamed_parts = name_parts(parse_company_name("杭州锦程网络有限公司"))
+
+    def parse_while_someone_renames(name: str) -> object:
+        Customer.objects.filter(pk=customer.pk).update(
+            display_name="杭州锦程网络有限公司", name_parts=renamed_parts
+        )
+        return parse_company_name(name)
+
+    monkeypatch.setattr(services, "parse_company_name", parse_while_someone_renames)
+    assert services.customer_name_parts_refresh() == 0
+    assert Customer.objects.get(pk=customer.pk).name_parts == json.loads(json.dumps(renamed_parts))
