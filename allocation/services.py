@@ -127,7 +127,7 @@ def _territory_policy(actor: User, resolution: Resolution | None) -> str:
     """What a registration by `actor` does under the territory rules: allow (as without
     territories), approval or route. Only a rep whose team (or a team above it) is not
     responsible for the customer's territory meets the territory's policy."""
-    if resolution is None or territories.team_covers(actor.team, resolution):
+    if resolution is None or territories.user_team_covers(actor, resolution):
         return OutOfTerritoryPolicy.ALLOW
     return resolution.policy or OutOfTerritoryPolicy.ALLOW
 
@@ -158,8 +158,15 @@ def registration_submit(
     decides), routed (created in the responsible team's pool) or awaiting (another rep's
     registration of the company is pending). Bad input raises
     crm.services.CustomerInvalid; nothing is half saved."""
+    # One rule set answers for the whole registration: the form's facts are resolved here,
+    # and the created customer's (the same facts) again by the territory receiver of crm's
+    # signal, which then neither asks which set is in force nor sees another one.
+    with territories.rule_set_pinned():
+        return _submit(actor=actor, form=form, confirmed=list(confirmed_distinct))
+
+
+def _submit(*, actor: User, form: RegistrationForm, confirmed: list[int]) -> RegistrationResult:
     submitted_at = timezone.now()
-    confirmed = list(confirmed_distinct)
     resolution = territories.resolve(
         territories.facts_of_form(
             address=form.address, industry=form.industry, size_band=form.size_band

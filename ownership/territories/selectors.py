@@ -4,7 +4,9 @@ of a registration form, coverage of a rep's team, and territory pages' counts.""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.db import connection
@@ -19,6 +21,11 @@ from ownership.territories.rules import CompiledRuleSet, Facts, Resolution, Terr
 
 _cache_lock = threading.Lock()
 _compiled_cache: dict[tuple[int, str], CompiledRuleSet] = {}
+# Inside `rule_set_pinned()`: the set in force when the block began (a one-element tuple, so
+# that "no rule set is active" can be pinned too).
+_pinned: ContextVar[tuple[CompiledRuleSet | None] | None] = ContextVar(
+    "territories_pinned_rule_set", default=None
+)
 
 
 def active_rule_set() -> RuleSet | None:
@@ -88,10 +95,14 @@ def compile_rule_set(rule_set: RuleSet) -> CompiledRuleSet:
 
 def active_compiled() -> CompiledRuleSet | None:
     """The active rule set, compiled. One short query (which set is active, and since when)
-    per call; the compiled set is cached per process until another set is activated.
+    per call, none inside `rule_set_pinned()`; the compiled set is cached per process until
+    another set is activated.
 
     The probe is plain SQL on purpose: a registration resolves its territory on every
     submit, and building an ORM query costs several times the query itself."""
+    pinned = _pinned.get()
+    if pinned is not None:
+        return pinned[0]
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id, activated_at FROM {RuleSet._meta.db_table} WHERE status = %s LIMIT 1",
@@ -106,6 +117,25 @@ def active_compiled() -> CompiledRuleSet | None:
         return cached
     rule_set = active_rule_set()
     return compile_rule_set(rule_set) if rule_set is not None else None
+
+
+@contextmanager
+def rule_set_pinned() -> Iterator[CompiledRuleSet | None]:
+    """A block of work that answers under one rule set: the one in force when it began
+    (asked once, then reused by every `active_compiled()` inside, receivers of crm's signals
+    included). A registration resolves the form's facts and then, when crm announces the
+    customer it created, the customer's: one query instead of two, and both answers under
+    the same set. Not for long-running work: an activation during the block is not seen."""
+    outer = _pinned.get()
+    if outer is not None:  # already pinned by an enclosing block
+        yield outer[0]
+        return
+    compiled = active_compiled()
+    token = _pinned.set((compiled,))
+    try:
+        yield compiled
+    finally:
+        _pinned.reset(token)
 
 
 def facts_of(customer: Customer) -> Facts:
@@ -149,10 +179,24 @@ def team_lineage(team: Team | None) -> set[int]:
     return found
 
 
+def _national_pool(resolution: Resolution) -> bool:
+    return resolution.is_default and not resolution.team_ids
+
+
 def team_covers(team: Team | None, resolution: Resolution) -> bool:
-    if resolution.is_default and not resolution.team_ids:
-        return True  # the national pool: every team may own it
+    if _national_pool(resolution):
+        return True  # every team may own it
     return bool(team_lineage(team) & set(resolution.team_ids))
+
+
+def user_team_covers(user: User, resolution: Resolution) -> bool:
+    """`team_covers` for the user's team, which is loaded only when its lineage must be
+    walked (not the national pool, and the user's own team not a responsible one)."""
+    if _national_pool(resolution) or (
+        user.team_id is not None and user.team_id in resolution.team_ids
+    ):
+        return True
+    return team_covers(user.team, resolution)
 
 
 @dataclass(frozen=True)

@@ -312,21 +312,25 @@ def customer_territories_catch_up() -> int:
     return len(missing)
 
 
-def customer_territory_refresh(*, customer: Customer) -> CustomerTerritory | None:
-    """Re-resolve one customer after its address, industry, size or tier changed."""
+def customer_territory_refresh(*, customer: Customer) -> None:
+    """Re-resolve one customer after its address, industry, size or tier changed (or it was
+    created). One statement, an upsert: a realignment exception on the record stays."""
     compiled = selectors.active_compiled()
     if compiled is None or compiled.rule_set_id is None:
-        return None
-    result = compiled.resolve(selectors.facts_of(customer))
-    record, _created = CustomerTerritory.objects.update_or_create(
-        customer=customer,
-        defaults={
-            "rule_set_id": compiled.rule_set_id,
-            "territory_id": result.territory_id,
-            "resolved_at": timezone.now(),
-        },
+        return
+    CustomerTerritory.objects.bulk_create(
+        [
+            CustomerTerritory(
+                customer_id=customer.pk,
+                rule_set_id=compiled.rule_set_id,
+                territory_id=compiled.resolve_id(selectors.facts_of(customer)),
+                resolved_at=timezone.now(),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["customer"],
+        update_fields=["rule_set", "territory", "resolved_at"],
     )
-    return record
 
 
 @transaction.atomic

@@ -57,6 +57,29 @@ def test_allow_registers_outside_the_territory(rep: User, territories: Any) -> N
     assert territory is not None and territory.name == "华南"
 
 
+def test_a_registration_resolves_its_territory_under_one_rule_set_once(
+    rep: User, territories: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _register(rep, "上海浦江信息技术有限公司", "shanghai")  # the rule set compiled once
+    with CaptureQueriesContext(connection) as captured:
+        result = _register(rep, "上海外滩物流有限公司", "shanghai")
+    assert result.outcome == RegistrationOutcome.REGISTERED
+    statements = [query["sql"] for query in captured.captured_queries]
+    # Which set is in force is asked once; the territory the form resolved to is recorded
+    # by one statement (the receiver of crm's signal reuses the set); the rep's own team is
+    # responsible, so no team is loaded to walk a lineage.
+    assert sum("ownership_ruleset" in sql for sql in statements) == 1
+    [recorded] = [sql for sql in statements if "ownership_customerterritory" in sql]
+    assert recorded.startswith("INSERT")
+    assert not any('FROM "crm_team"' in sql for sql in statements)
+    record = CustomerTerritory.objects.get(customer=result.customer)
+    assert record.territory is not None and record.territory.name == "华东"
+    assert record.rule_set == territories
+
+
 def test_the_responsible_team_and_its_sub_teams_register_as_usual(
     other_rep: User, other_team: Team, territories: Any
 ) -> None:

@@ -138,6 +138,32 @@ def test_a_customer_follows_its_facts(draft: RuleSet, crm_admin: User, rep: User
     assert CustomerTerritory.objects.get(customer=customer).territory == territory(draft, "华东")
 
 
+def test_a_refresh_is_one_statement_and_keeps_a_realignment_exception(
+    draft: RuleSet, crm_admin: User
+) -> None:
+    territories.rule_set_activate(actor=crm_admin, rule_set=draft)
+    customer = CustomerFactory(address=BEIJING_ADDRESS)
+    CustomerTerritory.objects.filter(customer=customer).update(
+        realignment_exception=True, exception_reason="老客户，保留"
+    )
+    selectors.active_compiled()  # compiled once per process; not what is counted here
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        territories.customer_territory_refresh(
+            customer=Customer(pk=customer.pk, address=BEIJING_ADDRESS, division_code="110108")
+        )
+    touching = [
+        q["sql"] for q in captured.captured_queries if "ownership_customerterritory" in q["sql"]
+    ]
+    assert len(touching) == 1 and "ON CONFLICT" in touching[0]
+    assert not any("SAVEPOINT" in q["sql"] for q in captured.captured_queries)
+    crm_services.customer_update(actor=crm_admin, customer=customer, industry=software_industry())
+    record = CustomerTerritory.objects.get(customer=customer)
+    assert record.territory == territory(draft, "北京软件")
+    assert (record.realignment_exception, record.exception_reason) == (True, "老客户，保留")
+
+
 def test_the_catch_up_job_resolves_customers_missed_and_is_idempotent(
     draft: RuleSet, crm_admin: User
 ) -> None:
