@@ -761,3 +761,21 @@ def test_the_copy_writer_stores_what_the_orm_would_store(crm_admin: User) -> Non
 def test_the_copy_writer_refuses_a_value_it_cannot_encode() -> None:
     with pytest.raises(TypeError):
         importer._copy_text(object())
+
+
+def test_the_import_keeps_what_it_built_out_of_the_collectors_walks_and_hands_it_back(
+    tmp_path: Path,
+) -> None:
+    import gc
+
+    frozen_meanwhile: list[int] = []
+    table = read_table_from_path(csv_file(tmp_path, "".join(_generated_rows(120))))
+    report = importer.CustomerImporter(
+        table,
+        actor=None,
+        batch_size=50,
+        progress=lambda done, total: frozen_meanwhile.append(gc.get_freeze_count()),
+    ).run()
+    assert report.created > 0
+    assert frozen_meanwhile and all(count > 0 for count in frozen_meanwhile)
+    assert gc.get_freeze_count() == 0
