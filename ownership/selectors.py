@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 
 from crm.models import Customer, Team, User
+from crm.selectors import customers_visible_to
 from ownership.clock import Clock, PolicyValues, compute_clock
 from ownership.models import EventKind, OwnershipEvent, PoolPolicy
+
+if TYPE_CHECKING:
+    from ownership.territories.rules import Resolution
 
 
 def global_policy() -> PoolPolicy:
@@ -68,12 +74,12 @@ def policy_for_owner(owner: User | None) -> PolicyValues:
 def with_customer_territory(base: PolicyValues, customer: Customer) -> PolicyValues:
     """`base` with the clock parameters of the customer's territory, when that territory
     (or one above it) has its own pool policy."""
-    from ownership.territories.selectors import TerritoryPolicies, territory_id_of
+    from ownership.territories.selectors import TerritoryPolicies, stored_territory_id
 
     territories = TerritoryPolicies.load()
     if not territories.policies:
         return base
-    return territories.apply(base, territory_id_of(customer.pk))
+    return territories.apply(base, stored_territory_id(customer))
 
 
 def policy_for_customer(customer: Customer) -> PolicyValues:
@@ -95,6 +101,33 @@ def clock_for(customer: Customer, policy: PolicyValues | None = None) -> Clock:
         last_follow_up_at=customer.last_follow_up_at,
         policy=policy,
     )
+
+
+def customer_for_ownership(user: User, pk: int) -> Customer:
+    """`crm.selectors.customer_for` (the same scope, 404 outside it) for the ownership page:
+    with what the page shows of the customer (owner and owner's team) and, for the clock,
+    the id of its stored territory, all in one query."""
+    from ownership.territories.selectors import with_stored_territory
+
+    queryset = customers_visible_to(user).select_related("owner", "owner__team")
+    return get_object_or_404(with_stored_territory(queryset), pk=pk)
+
+
+@dataclass(frozen=True)
+class OwnershipExplanation:
+    clock: Clock
+    # What the territory rules in force say about the customer (None: no rule set active).
+    territory: Resolution | None
+
+
+def ownership_explanation(customer: Customer) -> OwnershipExplanation:
+    """The customer's clock and territory, both under the rule set in force (asked once)."""
+    from ownership.territories.selectors import facts_of, rule_set_pinned
+
+    with rule_set_pinned() as compiled:
+        clock = clock_for(customer)
+        territory = compiled.resolve(facts_of(customer)) if compiled is not None else None
+    return OwnershipExplanation(clock=clock, territory=territory)
 
 
 def ledger_for(customer: Customer) -> QuerySet[OwnershipEvent]:
@@ -140,14 +173,16 @@ def owned_by_urgency(user: User, now: datetime) -> list[OwnedCustomer]:
     the rep's effective policy and the territories' own policies. A rep's
     holding cap bounds the list, so sorting in Python by the one clock function is cheap.
     """
-    from ownership.territories.selectors import TerritoryPolicies
+    from ownership.territories.selectors import (
+        TerritoryPolicies,
+        stored_territory_id,
+        with_stored_territory,
+    )
 
     policy = policy_for_owner(user)
     territories = TerritoryPolicies.load()
-    customers = (
-        Customer.objects.filter(owner=user, merged_into__isnull=True)
-        .select_related("industry")
-        .annotate(territory_id=F("territory_record__territory_id"))
+    customers = with_stored_territory(
+        Customer.objects.filter(owner=user, merged_into__isnull=True).select_related("industry")
     )
     rows = []
     for customer in customers:
@@ -156,7 +191,7 @@ def owned_by_urgency(user: User, now: datetime) -> list[OwnedCustomer]:
             stage=customer.stage,
             clock_started_at=customer.clock_started_at,
             last_follow_up_at=customer.last_follow_up_at,
-            policy=territories.apply(policy, customer.territory_id),
+            policy=territories.apply(policy, stored_territory_id(customer)),
         )
         rows.append(
             OwnedCustomer(

@@ -33,22 +33,22 @@ from ownership.review.selectors import (
 )
 from ownership.review.whatif import PolicyInvalid, global_policy_update, what_if
 from ownership.tasks import run_ownership_review
-from ownership.territories import selectors as territory_selectors
 
 
 def customer_ownership(request: HttpRequest, pk: int) -> HttpResponse:
     """The ownership timeline, "who owned it on date D" and the clock of one customer."""
     user: User = request.user  # type: ignore[assignment]
-    customer = customer_for(user, pk)
+    customer = selectors.customer_for_ownership(user, pk)
     events = list(selectors.ledger_for(customer))
-    clock = selectors.clock_for(customer)
+    explanation = selectors.ownership_explanation(customer)
+    clock = explanation.clock
     now = timezone.now()
     context: dict[str, object] = {
         "customer": customer,
         "events": events,
         "clock": clock,
         "days_left": clock.days_left(now),
-        "territory": territory_selectors.resolve(territory_selectors.facts_of(customer)),
+        "territory": explanation.territory,
     }
     raw_date = request.GET.get("on", "").strip()
     if raw_date:

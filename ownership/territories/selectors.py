@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from crm.identity.regions import parse_address
@@ -295,14 +295,15 @@ class TerritoryPolicies:
 
     @classmethod
     def load(cls) -> TerritoryPolicies:
-        rule_set = RuleSet.objects.filter(status=RuleSetStatus.ACTIVE).values("pk").first()
-        if rule_set is None:
+        """The tree comes from the compiled active set (`active_compiled`: one short query;
+        the set in force cannot be edited), the policies from the database (one query when
+        the set has territories: an administrator may change them at any time)."""
+        compiled = active_compiled()
+        if compiled is None or not compiled.nodes:
             return cls(parents={}, names={}, policies={})
-        rows = Territory.objects.filter(rule_set_id=rule_set["pk"]).values_list(
-            "pk", "parent_id", "name"
-        )
-        parents: dict[int, int | None] = {pk: parent for pk, parent, _name in rows}
-        names = {pk: name for pk, _parent, name in rows}
+        nodes = compiled.nodes.values()
+        parents: dict[int, int | None] = {node.id: node.parent_id for node in nodes}
+        names = {node.id: node.name for node in nodes}
         policies = {
             policy.territory_id: policy
             for policy in PoolPolicy.objects.filter(territory_id__in=list(parents))
@@ -328,6 +329,21 @@ class TerritoryPolicies:
 
     def all_overrides(self, base: PolicyValues) -> list[PolicyValues]:
         return [with_territory(base, policy, "") for policy in self.policies.values()]
+
+
+def with_stored_territory(customers: QuerySet[Customer]) -> QuerySet[Customer]:
+    """`customers`, each with the id of its stored territory (`territory_id`, None when it
+    has none) joined in: `stored_territory_id` then needs no query."""
+    return customers.annotate(territory_id=F("territory_record__territory_id"))
+
+
+def stored_territory_id(customer: Customer) -> int | None:
+    """The territory stored for the customer: the `with_stored_territory` annotation when it
+    was loaded with it, else one query."""
+    if "territory_id" in customer.__dict__:
+        stored: int | None = customer.__dict__["territory_id"]
+        return stored
+    return territory_id_of(customer.pk)
 
 
 def territory_id_of(customer_id: int) -> int | None:

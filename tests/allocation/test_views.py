@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -252,3 +254,28 @@ def test_pool_page_query_count_does_not_grow_with_rows(
         assert response.status_code == 200
         counts.append(len(captured.captured_queries))
     assert counts[0] == counts[1] == counts[2], counts
+
+
+def test_a_registration_and_the_page_it_leads_to_keep_their_query_budgets(
+    client: Client, rep: User, territories: object, django_assert_max_num_queries: Any
+) -> None:
+    """Over HTTP, with territories in force and a territory with its own pool policy (the
+    richest path): the POST and the ownership page it redirects to."""
+    from ownership.models import Territory
+
+    PoolPolicy.objects.create(
+        territory=Territory.objects.get(name="华东"), days_without_follow_up=12, warning_days=3
+    )
+    login(client, rep)
+    form = {"source": "other", "address": "上海市浦东新区世纪大道100号"}
+    # The rule set is compiled once per process: not what is counted here.
+    client.post(reverse("register"), {**form, "display_name": "上海浦江信息技术有限公司"})
+    with django_assert_max_num_queries(20):
+        response = client.post(
+            reverse("register"), {**form, "display_name": "上海外滩物流有限公司"}
+        )
+    assert response.status_code == 302
+    with django_assert_max_num_queries(6):
+        page = client.get(response["Location"])
+    body = page.content.decode()
+    assert "上海外滩物流有限公司" in body and "区域 华东" in body
