@@ -138,7 +138,9 @@ def main() -> None:
             print(
                 f"{label:8s}: {args.rows:,} rows in {elapsed:.1f} s = {args.rows / elapsed:,.0f} "
                 f"rows/s (workers={args.workers or 'auto'}, cpus={os.cpu_count()})\n"
-                f"          main process: {phases} (prepare = waiting for identity keys)\n"
+                f"          main process: {phases}\n"
+                "          (prepare = waiting for identity keys; finish = last writes, "
+                "statistics, territories)\n"
                 f"          CPU per row: main process {main_cpu / args.rows * 1000:.2f} ms, "
                 f"key workers {workers_cpu / args.rows * 1000:.2f} ms (PostgreSQL not "
                 f"counted); load average {os.getloadavg()[0]:.1f}\n"

@@ -484,6 +484,9 @@ _worker_context: PrepareContext | None = None
 
 def _init_worker(ctx: PrepareContext) -> None:
     global _worker_context
+    # What the worker inherited stays for its whole life: out of the cycle collector's walks
+    # (which would also copy every inherited page the walk touches).
+    gc.freeze()
     _worker_context = ctx
     translation.activate(ctx.language)
 
@@ -1113,7 +1116,7 @@ class RowResult:
         return "；".join(parts)
 
 
-_PHASES = ("prepare", "lookup", "match", "write")
+_PHASES = ("prepare", "lookup", "match", "write", "finish")
 
 
 @dataclass
@@ -1307,10 +1310,13 @@ class CustomerImporter:
             try:
                 self._loop(rows)
             finally:
+                finishing = time.perf_counter()
                 writer, self._writer = self._writer, None
                 writer.close()
+                self.report.timings["finish"] -= finishing - time.perf_counter()
         else:
             self._loop(rows)
+        finishing = time.perf_counter()
         if self.report.created >= 1000:
             refresh_statistics(after_load=True)
         created = [row.customer_id for row in self.report.rows if row.customer_id]
@@ -1318,6 +1324,7 @@ class CustomerImporter:
             # Territories and whatever else follows a new customer, once for the whole file
             # (set-based: about a second per 100,000 customers).
             signals.customers_created.send(sender=Customer, customer_ids=created)
+        self.report.timings["finish"] += time.perf_counter() - finishing
         return self.report
 
     def _rolled_back(self) -> None:
