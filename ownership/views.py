@@ -39,7 +39,7 @@ def customer_ownership(request: HttpRequest, pk: int) -> HttpResponse:
     """The ownership timeline, "who owned it on date D" and the clock of one customer."""
     user: User = request.user  # type: ignore[assignment]
     customer = selectors.customer_for_ownership(user, pk)
-    events = list(selectors.ledger_for(customer))
+    events = selectors.timeline_for(customer, known=[customer.owner, user])
     explanation = selectors.ownership_explanation(customer)
     clock = explanation.clock
     now = timezone.now()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.test import Client
 from django.urls import reverse
@@ -128,3 +129,28 @@ def test_the_page_names_the_territory_and_which_level_sets_the_clock(
     assert "华东大区 → 上海市" in body
     assert "区域 上海市" in body  # the clock's parameter comes from the territory's policy
     assert "12" in body
+
+
+def test_the_ledger_names_everyone_and_fetches_only_people_not_yet_loaded(
+    client: Client, rep: User, second_rep: User, django_assert_num_queries: Any
+) -> None:
+    from ownership.selectors import timeline_for
+    from ownership.services import ownership_claim
+
+    result = registration_submit(
+        actor=rep, form=RegistrationForm(display_name="南京智联物流有限公司")
+    )
+    customer = result.customer
+    assert customer is not None
+    ownership_release(actor=rep, customer=customer, reason="无需求")
+    ownership_claim(actor=second_rep, customer=customer)
+    with django_assert_num_queries(1):  # the events: everyone they name is known
+        events = timeline_for(customer, known=[rep, second_rep])
+    with django_assert_num_queries(2):  # the events, then the one person not known
+        again = timeline_for(customer, known=[second_rep])
+    named = [(e.from_owner, e.to_owner, e.actor) for e in events]
+    assert named == [(e.from_owner, e.to_owner, e.actor) for e in again]
+    assert named == [(None, rep, rep), (rep, None, rep), (None, second_rep, second_rep)]
+    login(client, second_rep)
+    body = client.get(reverse("customer_ownership", args=[customer.pk])).content.decode()
+    assert body.count(str(rep)) >= 3 and str(second_rep) in body
