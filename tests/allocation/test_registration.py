@@ -122,6 +122,12 @@ def test_a_registration_locks_the_rep_and_reads_policy_and_holding_once(
     assert not any("crm_customeruserobjectpermission" in sql for sql in statements)
     assert not any("crm_customerphone" in sql for sql in statements)  # no phone entered
     assert sum("pg_advisory_xact_lock" in sql for sql in statements) == 1
+    # The writer takes no savepoint for it either: none between the registration row and
+    # the ledger event, and the owner update directly follows the event.
+    [row] = [i for i, sql in enumerate(statements) if 'INTO "allocation_registration"' in sql]
+    [event] = [i for i, sql in enumerate(statements) if 'INTO "ownership_ownershipevent"' in sql]
+    assert row < event and not any("SAVEPOINT" in sql for sql in statements[row:event])
+    assert statements[event + 1].startswith('UPDATE "crm_customer"')
     customer = result.customer
     assert customer is not None and customer.owner == rep
     assert customer.owned_since is not None and customer.clock_started_at == customer.owned_since

@@ -270,7 +270,7 @@ def test_a_registration_and_the_page_it_leads_to_keep_their_query_budgets(
     form = {"source": "other", "address": "上海市浦东新区世纪大道100号"}
     # The rule set is compiled once per process: not what is counted here.
     client.post(reverse("register"), {**form, "display_name": "上海浦江信息技术有限公司"})
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(18):
         response = client.post(
             reverse("register"), {**form, "display_name": "上海外滩物流有限公司"}
         )
