@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf
+from django.urls import reverse as reverse_uncached
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Role
+
+
+@lru_cache(maxsize=256)
+def _reverse(name: str, urlconf: str | None, prefix: str) -> str:
+    return reverse_uncached(name, urlconf=urlconf)
+
+
+def reverse(name: str) -> str:
+    """A navigation link, reversed once per process (and URLconf and script prefix, which
+    are all its answer depends on): every page shows the menu."""
+    return _reverse(name, get_urlconf(), get_script_prefix())
 
 
 def _nav_for(user: Any) -> list[dict[str, Any]]:
@@ -92,4 +105,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
-    return {"nav_items": _nav_for(user)}
+    items = _nav_for(user)
+    match = getattr(request, "resolver_match", None)
+    current = match.url_name if match is not None else None
+    for item in items:
+        item["active"] = item["name"] == current
+    return {"nav_items": items}

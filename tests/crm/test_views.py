@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -47,6 +49,16 @@ def test_navigation_follows_the_role(
     body = client.get("/").content.decode()
     assert (f'href="{reverse("team")}"' in body) is sees_team
     assert (f'href="{reverse("admin:index")}"' in body) is sees_admin
+
+
+def test_navigation_marks_the_current_page_only(client: Client, rep: User) -> None:
+    login(client, rep)
+    for page in ("register", "pool"):
+        body = client.get(reverse(page)).content.decode()
+        current = re.findall(r'<a class="nav-link active" aria-current="page" href="([^"]+)"', body)
+        assert current == [reverse(page)]
+    body = client.get(reverse("notification_list")).content.decode()  # not in the menu
+    assert 'aria-current="page"' not in body
 
 
 @pytest.mark.parametrize(
