@@ -33,6 +33,7 @@ customer when their turn comes.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import functools
@@ -50,7 +51,6 @@ import unicodedata
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -101,6 +101,7 @@ DEFAULT_BATCH_SIZE = 2000
 # Files smaller than this are prepared in-process: starting workers costs more than it saves.
 PARALLEL_MIN_ROWS = 5000
 _CHUNK = 250
+WORKER_NICENESS = 10
 EXTERNAL_REF_MAX = 64
 
 STATUS_NEW = "new"
@@ -487,6 +488,10 @@ def _init_worker(ctx: PrepareContext) -> None:
     # What the worker inherited stays for its whole life: out of the cycle collector's walks
     # (which would also copy every inherited page the walk touches).
     gc.freeze()
+    # The importing process is the one that cannot be parallel (it matches and writes in
+    # order): workers parsing ahead yield it the CPU, and yield to web requests likewise.
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     _worker_context = ctx
     translation.activate(ctx.language)
 
@@ -1250,7 +1255,7 @@ class _BackgroundWriter:
         self._raise()
 
 
-@contextmanager
+@contextlib.contextmanager
 def _long_lived_collection() -> Iterator[None]:
     """Python's cycle collector walks every container object now and then; the file index and
     the report grow by millions of them, which had made the walks a third of the matching

@@ -779,3 +779,27 @@ def test_the_import_keeps_what_it_built_out_of_the_collectors_walks_and_hands_it
     assert report.created > 0
     assert frozen_meanwhile and all(count > 0 for count in frozen_meanwhile)
     assert gc.get_freeze_count() == 0
+
+
+def _worker_state(_item: object) -> tuple[int, int]:
+    import gc
+    import os
+
+    return os.nice(0), gc.get_freeze_count()
+
+
+def test_key_workers_yield_the_cpu_and_keep_what_they_inherit_out_of_the_collector() -> None:
+    import multiprocessing
+    import os
+
+    ctx = importer.PrepareContext(actor_id=None, industries={}, language="zh-hans")
+    pool = multiprocessing.get_context("fork").Pool(
+        1, initializer=importer._init_worker, initargs=(ctx,)
+    )
+    try:
+        ((niceness, frozen),) = pool.map(_worker_state, [None])
+    finally:
+        pool.terminate()
+        pool.join()
+    assert niceness == min(19, os.nice(0) + importer.WORKER_NICENESS)
+    assert frozen > 0
