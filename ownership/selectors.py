@@ -139,6 +139,9 @@ def ledger_for(customer: Customer) -> QuerySet[OwnershipEvent]:
     )
 
 
+_EVENT_PEOPLE = ("from_owner", "to_owner", "actor")
+
+
 def timeline_for(customer: Customer, *, known: Iterable[User | None] = ()) -> list[OwnershipEvent]:
     """The customer's ledger in order, each event with the people it names (from, to, acting
     user) attached: those in `known` (already loaded, such as the owner) as they are, the
@@ -160,9 +163,6 @@ def timeline_for(customer: Customer, *, known: Iterable[User | None] = ()) -> li
             if person is not None:
                 setattr(event, name, person)
     return events
-
-
-_EVENT_PEOPLE = ("from_owner", "to_owner", "actor")
 
 
 def owner_at(customer: Customer, moment: datetime) -> tuple[User | None, OwnershipEvent | None]:
