@@ -822,13 +822,6 @@ _LOOKUP_SQL = """
     ) AS c
 """
 
-_GIN_INDEXES = (
-    "customer_search_key_trgm",
-    "customer_typo_masks",
-    "customer_pinyin_deletions",
-)
-
-
 _LOOKUP_COLUMNS = (
     "credit_code",
     "name_key",
@@ -849,16 +842,9 @@ def refresh_statistics(*, after_load: bool = False) -> None:
     Right after a bulk load the planner still believes the table is tiny and answers the
     trigram candidate query by filtering every row (seconds per batch instead of
     milliseconds): ANALYZE when much changed since autoanalyze last ran (it samples at most
-    30,000 rows, about a second). After our own load, also merge the GIN pending lists into
-    the trigram indexes (only autovacuum does that otherwise): the planner costs a pending
-    list as a full read and would answer registrations' duplicate checks by a seq scan."""
+    30,000 rows, about a second); after our own load, always. (The look-up GIN indexes write
+    through, fastupdate off, so there is no pending list to merge.)"""
     with connection.cursor() as cursor:
-        if after_load:
-            for index in _GIN_INDEXES:
-                cursor.execute("SELECT to_regclass(%s)", [index])
-                found = cursor.fetchone()
-                if found and found[0] is not None:
-                    cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
         cursor.execute(
             "SELECT n_live_tup, n_mod_since_analyze FROM pg_stat_user_tables "
             "WHERE relname = 'crm_customer'"
@@ -1255,19 +1241,6 @@ class _BackgroundWriter:
         self._raise()
 
 
-@contextlib.contextmanager
-def _long_lived_collection() -> Iterator[None]:
-    """Python's cycle collector walks every container object now and then; the file index and
-    the report grow by millions of them, which had made the walks a third of the matching
-    time (and more the longer the file). The loop moves what it has built into the
-    collector's permanent generation after each batch (gc.freeze), so only new objects are
-    walked; at the end everything is handed back, to be collected as usual."""
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 class CustomerImporter:
     """One run over a table; see the module docstring."""
 
@@ -1335,7 +1308,7 @@ class CustomerImporter:
                 finishing = time.perf_counter()
                 writer, self._writer = self._writer, None
                 writer.close()
-                self.report.timings["finish"] -= finishing - time.perf_counter()
+                self.report.timings["finish"] += time.perf_counter() - finishing
         else:
             self._loop(rows)
         finishing = time.perf_counter()
@@ -1359,7 +1332,12 @@ class CustomerImporter:
     def _loop(self, rows: Iterator[PreparedRow]) -> None:
         done = 0
         timings = self.report.timings
-        with _long_lived_collection():
+        # Python's cycle collector walks every container object now and then; the file index
+        # and the report grow by millions of them, which had made the walks a third of the
+        # matching time (more the longer the file). What each batch built goes into the
+        # collector's permanent generation (gc.freeze), so only new objects are walked; at
+        # the end everything is handed back, to be collected as usual.
+        try:
             while True:
                 started = time.perf_counter()
                 batch = list(islice(rows, self.batch_size))
@@ -1371,6 +1349,8 @@ class CustomerImporter:
                 gc.freeze()
                 if self.progress is not None:
                     self.progress(done, self.table.total)
+        finally:
+            gc.unfreeze()
 
     def _batch(self, batch: list[PreparedRow]) -> None:
         timings = self.report.timings
@@ -1644,7 +1624,8 @@ def insert_instances(objects: Sequence[models.Model]) -> None:
     What bulk_create does, without its per-value compilation (a third of an import's time
     with 35 customer columns), and with COPY instead of a many-row INSERT, which PostgreSQL
     parses value by value: the ids are drawn from the table's sequence first. auto_now(_add)
-    fields get the time; JSON fields are encoded as their field would encode them.
+    fields get the time; JSON fields are written as JSON text without ASCII escapes (the
+    stored jsonb is what the field itself would store).
     """
     if not objects:
         return

@@ -60,15 +60,7 @@ def load_customers(count: int) -> None:
     for start in range(0, len(batch), 1000):
         insert_instances(batch[start : start + 1000])
     with connection.cursor() as cursor:
-        # Rows inserted in this (test) transaction sit in the GIN pending list, which the
-        # planner costs as a full read; autovacuum merges it into the index in real life (and
-        # the importer does after a bulk load). Then fresh statistics, as autoanalyze keeps.
-        for index in (
-            "customer_search_key_trgm",
-            "customer_typo_masks",
-            "customer_pinyin_deletions",
-        ):
-            cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
+        # Fresh statistics, as autoanalyze keeps them.
         cursor.execute("ANALYZE crm_customer")
 
 
