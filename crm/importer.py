@@ -395,17 +395,77 @@ class PreparedRow:
     external_ref: str
     errors: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    customer: Customer | None = None  # unsaved, identity keys applied
     keys: IdentityKeys | None = None
     phones: list[str] = field(default_factory=list)  # E.164
+    # The customer the row becomes (when its name is valid). Not a Customer instance: a
+    # model instance is a fifth of a row's preparing and, pickled back from a worker, a
+    # third of what the importing process spent receiving it. What the import needs of it:
+    display_name: str = ""
+    industry_id: int | None = None
+    # the key of the unique constraint customer_unique_name_key, if the row has one
+    name_triple: tuple[str, str, str] | None = None
+    # its columns in COPY's text format (_customer_copy().columns), encoded where the
+    # instance was built: only the id, the time stamps and the review flag are added later
+    copy_text: str = ""
 
-    @property
-    def name_triple(self) -> tuple[str, str, str] | None:
-        """The key of the unique constraint customer_unique_name_key, if the row has one."""
-        c = self.customer
-        if c is None or not c.name_key:
-            return None
-        return (c.name_key, c.name_region, c.branch)
+
+# What a worker sends back for a row: PreparedRow's fields after `raw` (the importing
+# process has the row's number and cells already), as a plain tuple (cheap to pickle).
+_Packed = tuple[
+    str,
+    dict[str, str],
+    list[str],
+    IdentityKeys | None,
+    list[str],
+    str,
+    int | None,
+    tuple[str, str, str] | None,
+    str,
+]
+
+
+def _pack(row: PreparedRow) -> _Packed:
+    return (
+        row.external_ref,
+        row.errors,
+        row.warnings,
+        row.keys,
+        row.phones,
+        row.display_name,
+        row.industry_id,
+        row.name_triple,
+        row.copy_text,
+    )
+
+
+def _unpack(number: int, raw: dict[str, str], packed: _Packed) -> PreparedRow:
+    return PreparedRow(number, raw, *packed)
+
+
+@dataclass(frozen=True)
+class _CustomerCopy:
+    """How a new customer is written with COPY: the id and the columns set when its batch is
+    written come first; `encoded`, the rest, is what prepare_row encodes."""
+
+    columns: list[str]  # database column names, in COPY order
+    encoded: list[tuple[str, Callable[[Any], str]]]  # (attname, encoder) after the stamps
+
+
+@functools.cache
+def _customer_copy() -> _CustomerCopy:
+    meta = Customer._meta
+    assert meta.pk is not None
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    first = ["needs_duplicate_review", "created_at", "updated_at"]
+    # The stamps are auto_now(_add), set per batch as insert_instances sets them.
+    assert {f.attname for f in fields if _stamped(f)} == set(first[1:])
+    rest = [f for f in fields if f.attname not in first]
+    by_name = {f.attname: f for f in fields}
+    return _CustomerCopy(
+        columns=[meta.pk.column, *(by_name[name].column for name in first)]
+        + [f.column for f in rest],
+        encoded=[(f.attname, _copy_encoder(f)) for f in rest],
+    )
 
 
 def _industry_key(text: str) -> str:
@@ -476,15 +536,22 @@ def prepare_row(number: int, raw: Mapping[str, str], ctx: PrepareContext) -> Pre
         created_by_id=ctx.actor_id,
     )
     row.keys = import_keys(services._apply_identity(customer, row.phones))
-    row.customer = customer
+    row.display_name = customer.display_name
+    row.industry_id = customer.industry_id
+    if customer.name_key:
+        row.name_triple = (customer.name_key, customer.name_region, customer.branch)
+    row.copy_text = "\t".join(
+        encode(getattr(customer, attname)) for attname, encode in _customer_copy().encoded
+    )
     return row
 
 
 _worker_context: PrepareContext | None = None
+_worker_rows: Sequence[tuple[int, dict[str, str]]] = ()
 
 
-def _init_worker(ctx: PrepareContext) -> None:
-    global _worker_context
+def _init_worker(ctx: PrepareContext, rows: Sequence[tuple[int, dict[str, str]]] = ()) -> None:
+    global _worker_context, _worker_rows
     # What the worker inherited stays for its whole life: out of the cycle collector's walks
     # (which would also copy every inherited page the walk touches).
     gc.freeze()
@@ -493,12 +560,17 @@ def _init_worker(ctx: PrepareContext) -> None:
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
     _worker_context = ctx
+    # The rows, inherited through fork (not pickled): a task is only a range of them.
+    _worker_rows = rows
     translation.activate(ctx.language)
 
 
-def _prepare_chunk(chunk: list[tuple[int, dict[str, str]]]) -> list[PreparedRow]:
+def _prepare_chunk(bounds: tuple[int, int]) -> list[_Packed]:
     assert _worker_context is not None
-    return [prepare_row(number, raw, _worker_context) for number, raw in chunk]
+    start, stop = bounds
+    return [
+        _pack(prepare_row(number, raw, _worker_context)) for number, raw in _worker_rows[start:stop]
+    ]
 
 
 def default_workers(rows: int) -> int:
@@ -515,15 +587,16 @@ def _prepared(
         for number, raw in rows:
             yield prepare_row(number, raw, ctx)
         return
-    chunks = [rows[i : i + _CHUNK] for i in range(0, len(rows), _CHUNK)]
-    # fork: the children inherit the configured Django and the loaded identity tables; they
-    # never touch the database connection they inherit.
+    chunks = [(i, min(i + _CHUNK, len(rows))) for i in range(0, len(rows), _CHUNK)]
+    # fork: the children inherit the configured Django, the loaded identity tables and the
+    # rows; they never touch the database connection they inherit.
     pool = multiprocessing.get_context("fork").Pool(
-        workers, initializer=_init_worker, initargs=(ctx,)
+        workers, initializer=_init_worker, initargs=(ctx, rows)
     )
     try:
-        for prepared in pool.imap(_prepare_chunk, chunks):
-            yield from prepared
+        for (start, stop), packed in zip(chunks, pool.imap(_prepare_chunk, chunks), strict=True):
+            for (number, raw), item in zip(rows[start:stop], packed, strict=True):
+                yield _unpack(number, raw, item)
     finally:
         pool.terminate()
         pool.join()
@@ -558,7 +631,8 @@ class FileEntry:
     external_ref: str
     name: str
     keys: IdentityKeys
-    customer: Customer | None
+    name_triple: tuple[str, str, str] | None
+    customer_id: int | None = None  # once written
     alive: bool = True
 
 
@@ -721,14 +795,14 @@ class FileIndex:
         return both
 
     def add(self, row: PreparedRow) -> FileEntry:
-        assert row.keys is not None and row.customer is not None
+        assert row.keys is not None and row.copy_text
         entry = FileEntry(
             slot=len(self.entries),
             row=row.row,
             external_ref=row.external_ref,
-            name=row.customer.display_name,
+            name=row.display_name,
             keys=row.keys,
-            customer=row.customer,
+            name_triple=row.name_triple,
         )
         self.entries.append(entry)
         for key in self._keys_of(row.keys)[1]:
@@ -768,10 +842,9 @@ class FileIndex:
         entry.alive = False
         if entry.external_ref and self.refs.get(entry.external_ref) == entry.row:
             del self.refs[entry.external_ref]
-        if entry.customer is not None:
-            triple = (entry.customer.name_key, entry.customer.name_region, entry.customer.branch)
-            if self.name_triples.get(triple) == entry.slot:
-                del self.name_triples[triple]
+        triple = entry.name_triple
+        if triple is not None and self.name_triples.get(triple) == entry.slot:
+            del self.name_triples[triple]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1073,8 +1146,8 @@ class MatchResult:
         if self.entry is None:
             assert self.customer_id is not None
             return self.customer_id
-        assert self.entry.customer is not None and self.entry.customer.pk is not None
-        return int(self.entry.customer.pk)
+        assert self.entry.customer_id is not None
+        return self.entry.customer_id
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -1460,35 +1533,35 @@ class CustomerImporter:
         results.insert(0, _file_match(Match(tier="hard", score=0.96, reasons=[reason]), entry))
 
     def _write(self, to_create: _Creation) -> None:
-        customers: list[Customer] = []
-        for row, result, _entry in to_create:
-            assert row.customer is not None
-            row.customer.needs_duplicate_review = result.status == STATUS_POSSIBLE
-            customers.append(row.customer)
         try:
             with transaction.atomic():
-                insert_instances(customers)
+                ids = insert_customers(
+                    [(row, result.status == STATUS_POSSIBLE) for row, result, _entry in to_create]
+                )
+                # Before the possible-duplicate records: they may point at rows of this batch.
+                for (_row, _result, entry), cid in zip(to_create, ids, strict=True):
+                    entry.customer_id = cid
                 insert_instances(
                     [
                         CustomerPhone(
-                            customer=row.customer,
+                            customer_id=cid,
                             number=number,
                             is_mobile=number in row.keys.mobiles if row.keys else is_mobile(number),
                             active=True,
                         )
-                        for row, _result, _entry in to_create
+                        for (row, _result, _entry), cid in zip(to_create, ids, strict=True)
                         for number in dict.fromkeys(row.phones)
                     ]
                 )
                 insert_instances(
                     [
                         PossibleDuplicateRecord(
-                            customer=row.customer,
+                            customer_id=cid,
                             candidate_id=match.candidate_pk(),
                             score=match.score,
                             reasons=match.reasons,
                         )
-                        for row, result, _entry in to_create
+                        for (_row, result, _entry), cid in zip(to_create, ids, strict=True)
                         for match in result.matches
                     ]
                 )
@@ -1496,24 +1569,24 @@ class CustomerImporter:
             if self.strict:
                 raise
             logger.info("import batch hit a unique constraint; redoing it row by row")
-            for row, _result, _entry in to_create:
-                assert row.customer is not None
-                row.customer.pk = None
-                row.customer._state.adding = True
+            for _row, _result, entry in to_create:
+                entry.customer_id = None
             self._write_one_by_one(to_create)
             return
-        for row, result, _entry in to_create:
-            assert row.customer is not None
-            result.customer_id = row.customer.pk
+        # The ownership writer is given the stored customers (one query for the batch).
+        owned = Customer.objects.in_bulk(ids) if self.assign_to is not None else {}
+        for (_row, result, _entry), cid in zip(to_create, ids, strict=True):
+            result.customer_id = cid
             self.report.created += 1
             self.report.flagged += int(result.status == STATUS_POSSIBLE)
-            self._assign_owner(row.customer, result)
+            if self.assign_to is not None:
+                self._assign_owner(owned[cid], result)
 
     def _write_one_by_one(self, to_create: list[tuple[PreparedRow, RowResult, FileEntry]]) -> None:
         """The slow, safe path: the service decides, row by row (collisions become answers)."""
         for row, result, entry in to_create:
             raw = row.raw
-            industry_id = row.customer.industry_id if row.customer else None
+            industry_id = row.industry_id
             try:
                 customer = services.customer_create(
                     actor=self.actor,
@@ -1555,7 +1628,7 @@ class CustomerImporter:
                     "The database refused this customer as a duplicate of an existing one."
                 )
                 continue
-            entry.customer = customer
+            entry.customer_id = customer.pk
             result.customer_id = customer.pk
             self.report.created += 1
             if customer.needs_duplicate_review:
@@ -1618,6 +1691,37 @@ def _json_copy_text(encoder: type[json.JSONEncoder] | None) -> Callable[[Any], s
     return encode
 
 
+def _stamped(f: models.Field[Any, Any]) -> bool:
+    return bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))
+
+
+def _copy_encoder(f: models.Field[Any, Any]) -> Callable[[Any], str]:
+    if isinstance(f, models.JSONField):
+        return _json_copy_text(f.encoder)
+    return _copy_text
+
+
+def _copy(meta: Any, columns: Sequence[str], encoded: Sequence[str]) -> list[int]:
+    """COPY rows into meta's table: `encoded`, each row's columns after the primary key in
+    COPY's text format, with the ids drawn for them first from the table's sequence."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(encoded)],
+        )
+        ids = [int(r[0]) for r in cursor.fetchall()]
+        text = io.StringIO(
+            "".join(f"{pk}\t{values}\n" for pk, values in zip(ids, encoded, strict=True))
+        )
+        with connection.wrap_database_errors:  # IntegrityError, as from an INSERT
+            cursor.copy_expert(
+                f"COPY {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN",
+                text,
+            )
+    return ids
+
+
 def insert_instances(objects: Sequence[models.Model]) -> None:
     """Store unsaved instances of one model with COPY and set their ids.
 
@@ -1635,48 +1739,39 @@ def insert_instances(objects: Sequence[models.Model]) -> None:
     assert pk is not None
     now = timezone.now()
     fields = [f for f in meta.concrete_fields if not f.primary_key]
-    stamped = [
-        f.attname
-        for f in fields
-        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-    ]
+    stamped = [f.attname for f in fields if _stamped(f)]
     for obj in objects:
         for attname in stamped:
             setattr(obj, attname, now)
     stamp = _copy_text(now)
-    encoders: list[Callable[[Any], str]] = []
-    for f in fields:
-        if f.attname in stamped:
-            encoders.append(lambda _value: stamp)
-        elif isinstance(f, models.JSONField):
-            encoders.append(_json_copy_text(f.encoder))
-        else:
-            encoders.append(_copy_text)
-    attnames = [f.attname for f in fields]
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    columns = ", ".join(quote(c) for c in [pk.column, *(f.column for f in fields)])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, pk.column, len(objects)],
-        )
-        ids = [r[0] for r in cursor.fetchall()]
-        lines = io.StringIO()
-        for obj, pk_value in zip(objects, ids, strict=True):
-            values = [getattr(obj, name) for name in attnames]
-            lines.write(str(pk_value))
-            for encode, value in zip(encoders, values, strict=True):
-                lines.write("\t")
-                lines.write(encode(value))
-            lines.write("\n")
-        lines.seek(0)
-        with connection.wrap_database_errors:  # IntegrityError, as from an INSERT
-            cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", lines)
+    encoders = [
+        (f.attname, (lambda _value: stamp) if _stamped(f) else _copy_encoder(f)) for f in fields
+    ]
+    encoded = [
+        "\t".join(encode(getattr(obj, attname)) for attname, encode in encoders) for obj in objects
+    ]
+    ids = _copy(meta, [pk.column, *(f.column for f in fields)], encoded)
     for obj, pk_value in zip(objects, ids, strict=True):
         obj.pk = pk_value
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def insert_customers(rows: Sequence[tuple[PreparedRow, bool]]) -> list[int]:
+    """Store the customers of prepared rows (each with its review flag) with COPY, as
+    insert_instances stores Customer instances; returns their ids, in order.
+
+    The columns were encoded by prepare_row (in the workers, for large files): only the
+    review flag and the time stamps (one for the batch) are added here."""
+    if not rows:
+        return []
+    stamp = _copy_text(timezone.now())
+    flags = {True: f"t\t{stamp}\t{stamp}\t", False: f"f\t{stamp}\t{stamp}\t"}
+    encoded = []
+    for row, review in rows:
+        assert row.copy_text
+        encoded.append(flags[review] + row.copy_text)
+    return _copy(Customer._meta, _customer_copy().columns, encoded)
 
 
 def _industry_table() -> dict[str, int]:

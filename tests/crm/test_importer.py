@@ -758,6 +758,52 @@ def test_the_copy_writer_stores_what_the_orm_would_store(crm_admin: User) -> Non
     assert saved.pk > copied.pk
 
 
+def test_a_prepared_row_is_stored_as_the_service_stores_the_same_customer(
+    crm_admin: User, industries: None
+) -> None:
+    """prepare_row encodes the customer's columns for COPY (in the workers, for large files);
+    insert_customers adds the id, the stamps and the review flag. Every column comes back as
+    the registration service stores it, awkward characters included."""
+    industry = Industry.objects.get(name="软件")
+    raw = {
+        "external_ref": "PR-1",
+        "name": "上海星澜\\N软件科技有限公司",
+        "credit_code": CODE_A,
+        "province": "上海市",
+        "city": "",
+        "address": "上海市浦东新区张江路\t88号\\B座",
+        "phone": "139-1688-1234",
+        "industry": "软件",
+    }
+    ctx = importer.PrepareContext(
+        actor_id=crm_admin.pk, industries=importer._industry_table(), language="zh-hans"
+    )
+    row = importer.prepare_row(2, raw, ctx)
+    assert not row.errors and row.industry_id == industry.pk
+    (imported_id,) = importer.insert_customers([(row, True)])
+    imported = Customer.objects.get(pk=imported_id)
+    Customer.objects.all().delete()
+    registered = services.customer_create(
+        actor=crm_admin,
+        display_name=raw["name"],
+        credit_code=raw["credit_code"],
+        address=raw["address"],
+        province=raw["province"],
+        phone=raw["phone"],
+        industry=industry,
+        source=Source.IMPORT,
+        external_ref=raw["external_ref"],
+    )
+    skip = {"id", "created_at", "updated_at", "needs_duplicate_review"}
+    for f in Customer._meta.concrete_fields:
+        if f.attname not in skip:
+            assert getattr(imported, f.attname) == getattr(registered, f.attname), f.name
+    assert imported.needs_duplicate_review is True
+    assert imported.created_at == imported.updated_at is not None
+    # ids come from the table's own sequence, as with insert_instances
+    assert registered.pk > imported_id
+
+
 def test_the_copy_writer_refuses_a_value_it_cannot_encode() -> None:
     with pytest.raises(TypeError):
         importer._copy_text(object())
