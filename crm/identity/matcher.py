@@ -300,10 +300,12 @@ def compare(probe: IdentityKeys, candidate: IdentityKeys) -> Match | None:
     )
     if probe.credit_code and probe.credit_code == candidate.credit_code:
         hard.append((_SCORE_CREDIT, _("same unified social credit code")))
-    if probe.mobiles & candidate.mobiles:
-        hard.append((_SCORE_MOBILE, _("same mobile number")))
-    if probe.landlines & candidate.landlines:
-        soft.append((0.7, _("same landline number")))
+    # Telling mobiles from landlines parses the numbers: only when both sides have some.
+    if probe.phones and candidate.phones:
+        if probe.mobiles & candidate.mobiles:
+            hard.append((_SCORE_MOBILE, _("same mobile number")))
+        if probe.landlines & candidate.landlines:
+            soft.append((0.7, _("same landline number")))
     if probe.email_domain and probe.email_domain == candidate.email_domain:
         soft.append((0.65, _("same company e-mail domain")))
 

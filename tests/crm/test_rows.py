@@ -1,0 +1,64 @@
+"""Instances from crm.rows are the instances the ORM builds: every column converted the same
+way, related objects cached as select_related caches them, nulls followed as nulls."""
+
+from __future__ import annotations
+
+import pytest
+from django.db.models import Model
+
+from crm.models import Customer, User
+from crm.rows import RowLoader
+from tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _columns(instance: Model) -> dict[str, object]:
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+def test_customers_with_owner_and_team_match_the_orm(rep: User) -> None:
+    owned = CustomerFactory.create(display_name="厦门智博物流有限公司", owner=rep)
+    pooled = CustomerFactory.create(display_name="成都云帆网络科技有限公司", owner=None)
+    loader = RowLoader(Customer, ["owner", "owner__team"])
+    ids = [owned.pk, pooled.pk]
+
+    loaded = loader.in_bulk(ids)
+    expected = Customer.objects.select_related("owner", "owner__team").in_bulk(ids)
+
+    assert set(loaded) == set(ids)
+    for pk in ids:
+        assert _columns(loaded[pk]) == _columns(expected[pk])
+        assert loaded[pk]._state.adding is False
+        assert loaded[pk]._state.db == "default"
+    # The JSON column is decoded as JSONField decodes it, not left as text.
+    assert isinstance(loaded[owned.pk].name_parts, dict)
+    assert loaded[owned.pk].name_parts == expected[owned.pk].name_parts
+    assert Customer.owner.is_cached(loaded[owned.pk])  # type: ignore[attr-defined]
+    assert _columns(loaded[owned.pk].owner) == _columns(rep)
+    assert loaded[owned.pk].owner.team == rep.team
+    assert Customer.owner.is_cached(loaded[pooled.pk])  # type: ignore[attr-defined]
+    assert loaded[pooled.pk].owner is None
+
+
+def test_no_query_follows_for_the_related_objects(
+    rep: User, django_assert_num_queries: object
+) -> None:
+    customer = CustomerFactory.create(owner=rep)
+    loader = RowLoader(Customer, ["owner", "owner__team"])
+    with django_assert_num_queries(1):  # type: ignore[operator]
+        loaded = loader.get(customer.pk)
+        assert loaded is not None
+        assert str(loaded.owner.team) == str(rep.team)
+
+
+def test_missing_rows_are_left_out(rep: User) -> None:
+    loader = RowLoader(User)
+    assert loader.get(-1) is None
+    assert loader.in_bulk([]) == {}
+    assert list(loader.in_bulk([rep.pk, -1])) == [rep.pk]
+
+
+def test_only_foreign_keys_can_be_followed() -> None:
+    with pytest.raises(ValueError, match="not a foreign key"):
+        RowLoader(Customer, ["display_name"]).get(1)
