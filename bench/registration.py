@@ -216,9 +216,10 @@ def bench_queries(rep: object, tag: str, count: int = 20) -> None:
     )
 
 
-def _cpu_seconds(server_pid: int) -> tuple[float, float]:
-    """CPU seconds used so far by the server's workers and by the database backends that
-    serve them (client backends of this database other than this process's own)."""
+def _cpu_seconds(server_pid: int) -> tuple[float, float, float]:
+    """CPU seconds used so far by the server's workers, by the database backends that
+    serve them (client backends of this database other than this process's own) and by
+    this process (the clients: they share the machine's cores with the server)."""
     import psutil
     from django.db import connection
 
@@ -237,7 +238,7 @@ def _cpu_seconds(server_pid: int) -> tuple[float, float]:
         )
         pids = [row[0] for row in cursor.fetchall()]
     backends = sum(used(psutil.Process(pid)) for pid in pids if psutil.pid_exists(pid))
-    return workers, backends
+    return workers, backends, used(psutil.Process())
 
 
 def bench_http(reps: list[object], seconds: float, tag: str, *, threads: int, follow: bool) -> None:
@@ -328,10 +329,12 @@ def bench_http(reps: list[object], seconds: float, tag: str, *, threads: int, fo
         done = len(latencies) or 1
         python_ms = (cpu_after[0] - cpu_before[0]) * 1000 / done
         database_ms = (cpu_after[1] - cpu_before[1]) * 1000 / done
+        client_ms = (cpu_after[2] - cpu_before[2]) * 1000 / done
         # What other work on the machine cannot skew: CPU spent per registration (with the
         # page it redirects to) by the server's workers and by their database backends.
         extra = (
             f"; CPU per registration: server {python_ms:.1f} ms + PostgreSQL {database_ms:.1f} ms"
+            f" (and the bench's clients {client_ms:.1f} ms)"
         )
         if page_latencies:
             extra += (
