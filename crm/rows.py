@@ -10,7 +10,7 @@ related objects cached as ``select_related`` caches them), so callers see no dif
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -35,11 +35,15 @@ class _Part:
 
 class RowLoader(Generic[M]):
     """Instances of `model` by primary key, with the foreign keys in `related` followed (as
-    in ``select_related``: "owner", "owner__team")."""
+    in ``select_related``: "owner", "owner__team") and the SQL expressions over the model's
+    table (alias ``t0``) in `extra` set as attributes (as ``annotate`` sets them)."""
 
-    def __init__(self, model: type[M], related: Sequence[str] = ()) -> None:
+    def __init__(
+        self, model: type[M], related: Sequence[str] = (), extra: Mapping[str, str] | None = None
+    ) -> None:
         self.model = model
         self.related = tuple(related)
+        self.extra = dict(extra or {})
         self._sql: dict[str, tuple[str, tuple[_Part, ...]]] = {}
 
     def _compose(self, alias: str) -> tuple[str, tuple[_Part, ...]]:
@@ -90,6 +94,7 @@ class RowLoader(Generic[M]):
                 f"{parts[index].alias}.{quote(field.target_field.column)} = "
                 f"{parts[parent].alias}.{quote(field.column)}"
             )
+        columns.extend(f"({expression})" for expression in self.extra.values())
         pk = quote(self.model._meta.pk.column)
         sql = (
             f"SELECT {', '.join(columns)} FROM {quote(self.model._meta.db_table)} t0 "
@@ -118,20 +123,40 @@ class RowLoader(Generic[M]):
                 if owner is not None:
                     part.field.set_cached_value(owner, instance)
             instances.append(instance)
-        return instances[0]  # type: ignore[return-value]
+        main = instances[0]
+        for offset, name in enumerate(self.extra, start=len(row) - len(self.extra)):
+            setattr(main, name, row[offset])
+        return main  # type: ignore[return-value]
 
-    def in_bulk(self, pks: Iterable[Any], *, using: str = DEFAULT_DB_ALIAS) -> dict[Any, M]:
-        """{pk: instance} of those of `pks` that exist."""
+    def in_bulk(
+        self,
+        pks: Iterable[Any],
+        *,
+        where: tuple[str, Sequence[Any]] | None = None,
+        using: str = DEFAULT_DB_ALIAS,
+    ) -> dict[Any, M]:
+        """{pk: instance} of those of `pks` that exist (and meet the SQL condition `where`
+        on ``t0``, with its parameters)."""
         wanted = list(pks)
         if not wanted:
             return {}
         sql, parts = self._statement(using)
+        params: list[Any] = [wanted]
+        if where is not None:
+            sql = f"{sql} AND ({where[0]})"
+            params.extend(where[1])
         with connections[using].cursor() as cursor:
-            cursor.execute(sql, [wanted])
+            cursor.execute(sql, params)
             rows = cursor.fetchall()
         found = (self._build(using, parts, row) for row in rows)
         return {instance.pk: instance for instance in found}
 
-    def get(self, pk: Any, *, using: str = DEFAULT_DB_ALIAS) -> M | None:
-        """The instance with primary key `pk`, or None."""
-        return self.in_bulk([pk], using=using).get(pk)
+    def get(
+        self,
+        pk: Any,
+        *,
+        where: tuple[str, Sequence[Any]] | None = None,
+        using: str = DEFAULT_DB_ALIAS,
+    ) -> M | None:
+        """The instance with primary key `pk` (meeting `where`), or None."""
+        return self.in_bulk([pk], where=where, using=using).get(pk)

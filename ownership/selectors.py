@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING
 
 from django.db import connection
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from django.utils.translation import gettext as _
 
 from crm.models import Customer, Team, User
-from crm.selectors import customers_visible_to
+from crm.rows import RowLoader
+from crm.selectors import visible_customers_sql
 from ownership.clock import Clock, PolicyValues, compute_clock
-from ownership.models import EventKind, OwnershipEvent, PoolPolicy
+from ownership.models import CustomerTerritory, EventKind, OwnershipEvent, PoolPolicy
 
 if TYPE_CHECKING:
     from ownership.territories.rules import Resolution
@@ -114,14 +115,29 @@ def clock_for(customer: Customer, policy: PolicyValues | None = None) -> Clock:
     )
 
 
+# The ownership page's customer: with its owner, the owner's team and, for the clock, the
+# id of its stored territory (as ownership.territories.selectors.with_stored_territory).
+_ownership_customers: RowLoader[Customer] = RowLoader(
+    Customer,
+    ["owner", "owner__team"],
+    extra={
+        "territory_id": f"SELECT territory_id FROM {CustomerTerritory._meta.db_table} "
+        "WHERE customer_id = t0.id"
+    },
+)
+
+
 def customer_for_ownership(user: User, pk: int) -> Customer:
     """`crm.selectors.customer_for` (the same scope, 404 outside it) for the ownership page:
     with what the page shows of the customer (owner and owner's team) and, for the clock,
-    the id of its stored territory, all in one query."""
-    from ownership.territories.selectors import with_stored_territory
-
-    queryset = customers_visible_to(user).select_related("owner", "owner__team")
-    return get_object_or_404(with_stored_territory(queryset), pk=pk)
+    the id of its stored territory, all in one query. The page follows every registration:
+    the query is composed once (the scope once per kind of user, crm.selectors)."""
+    scope = visible_customers_sql(user)
+    where = None if scope is None else (f"t0.id IN ({scope[0]})", scope[1])
+    customer = _ownership_customers.get(pk, where=where)
+    if customer is None:
+        raise Http404
+    return customer
 
 
 @dataclass(frozen=True)

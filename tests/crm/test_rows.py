@@ -62,3 +62,16 @@ def test_missing_rows_are_left_out(rep: User) -> None:
 def test_only_foreign_keys_can_be_followed() -> None:
     with pytest.raises(ValueError, match="not a foreign key"):
         RowLoader(Customer, ["display_name"]).get(1)
+
+
+def test_a_condition_restricts_and_extra_columns_become_attributes(rep: User) -> None:
+    mine = CustomerFactory.create(owner=rep)
+    pooled = CustomerFactory.create(owner=None)
+    loader = RowLoader(Customer, extra={"doubled": "SELECT t0.id * 2"})
+    where = ("t0.owner_id = %s", [rep.pk])
+
+    assert list(loader.in_bulk([mine.pk, pooled.pk], where=where)) == [mine.pk]
+    assert loader.get(pooled.pk, where=where) is None
+    loaded = loader.get(mine.pk)
+    assert loaded is not None
+    assert loaded.doubled == mine.pk * 2  # type: ignore[attr-defined]
