@@ -804,6 +804,24 @@ def test_a_prepared_row_is_stored_as_the_service_stores_the_same_customer(
     assert registered.pk > imported_id
 
 
+def test_a_customer_built_by_position_is_the_one_built_by_keywords(crm_admin: User) -> None:
+    values: dict[str, Any] = {
+        "display_name": "星澜软件科技有限公司",
+        "address": "上海市浦东新区张江路88号",
+        "industry_id": None,
+        "source": Source.IMPORT,
+        "created_by_id": crm_admin.pk,
+    }
+    by_position = importer._new_customer(**values)
+    by_keywords = Customer(**values)
+
+    def state(customer: Customer) -> dict[str, Any]:
+        return {k: v for k, v in vars(customer).items() if k != "_state"}
+
+    assert state(by_position) == state(by_keywords)
+    assert by_position._state.adding and by_position.pk is None
+
+
 def test_the_copy_writer_refuses_a_value_it_cannot_encode() -> None:
     with pytest.raises(TypeError):
         importer._copy_text(object())
