@@ -95,10 +95,9 @@ class RowLoader(Generic[M]):
                 f"{parts[parent].alias}.{quote(field.column)}"
             )
         columns.extend(f"({expression})" for expression in self.extra.values())
-        pk = quote(self.model._meta.pk.column)
         sql = (
             f"SELECT {', '.join(columns)} FROM {quote(self.model._meta.db_table)} t0 "
-            f"{' '.join(joins)} WHERE t0.{pk} = ANY(%s)"
+            f"{' '.join(joins)}"
         )
         return sql, tuple(parts)
 
@@ -140,16 +139,32 @@ class RowLoader(Generic[M]):
         wanted = list(pks)
         if not wanted:
             return {}
-        sql, parts = self._statement(using)
+        pk = connections[using].ops.quote_name(self.model._meta.pk.column)
+        condition = f"t0.{pk} = ANY(%s)"
         params: list[Any] = [wanted]
         if where is not None:
-            sql = f"{sql} AND ({where[0]})"
+            condition = f"{condition} AND ({where[0]})"
             params.extend(where[1])
-        with connections[using].cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        found = (self._build(using, parts, row) for row in rows)
+        found = self.filter((condition, params), using=using)
         return {instance.pk: instance for instance in found}
+
+    def filter(
+        self,
+        where: tuple[str, Sequence[Any]],
+        *,
+        order_by: str = "",
+        using: str = DEFAULT_DB_ALIAS,
+    ) -> list[M]:
+        """The instances meeting the SQL condition `where` on ``t0`` (with its parameters),
+        in the SQL order `order_by` if given."""
+        sql, parts = self._statement(using)
+        sql = f"{sql} WHERE {where[0]}"
+        if order_by:
+            sql = f"{sql} ORDER BY {order_by}"
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, where[1])
+            rows = cursor.fetchall()
+        return [self._build(using, parts, row) for row in rows]
 
     def get(
         self,

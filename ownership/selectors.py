@@ -166,6 +166,8 @@ def ledger_for(customer: Customer) -> QuerySet[OwnershipEvent]:
 
 
 _EVENT_PEOPLE = ("from_owner", "to_owner", "actor")
+# Every ownership page shows the ledger: read by a statement composed once (crm.rows).
+_events: RowLoader[OwnershipEvent] = RowLoader(OwnershipEvent)
 
 
 def timeline_for(customer: Customer, *, known: Iterable[User | None] = ()) -> list[OwnershipEvent]:
@@ -173,7 +175,7 @@ def timeline_for(customer: Customer, *, known: Iterable[User | None] = ()) -> li
     user) attached: those in `known` (already loaded, such as the owner) as they are, the
     others fetched in one query. A just registered customer's one event names only its
     owner: one plain query, without joining the user table three times."""
-    events = list(OwnershipEvent.objects.filter(customer=customer).order_by("sequence"))
+    events = _events.filter(("t0.customer_id = %s", [customer.pk]), order_by="t0.sequence")
     people = {user.pk: user for user in known if user is not None}
     missing = {
         pk

@@ -75,3 +75,15 @@ def test_a_condition_restricts_and_extra_columns_become_attributes(rep: User) ->
     loaded = loader.get(mine.pk)
     assert loaded is not None
     assert loaded.doubled == mine.pk * 2  # type: ignore[attr-defined]
+
+
+def test_filter_reads_the_rows_meeting_a_condition_in_order(rep: User) -> None:
+    first = CustomerFactory.create(owner=rep, display_name="甲方科技有限公司")
+    second = CustomerFactory.create(owner=rep, display_name="乙方科技有限公司")
+    CustomerFactory.create(owner=None)
+    loader = RowLoader(Customer, ["owner"])
+
+    found = loader.filter(("t0.owner_id = %s", [rep.pk]), order_by="t0.id DESC")
+
+    assert [c.pk for c in found] == [second.pk, first.pk]
+    assert all(c.owner == rep for c in found)
