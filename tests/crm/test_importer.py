@@ -833,16 +833,24 @@ def test_the_import_keeps_what_it_built_out_of_the_collectors_walks_and_hands_it
     import gc
 
     frozen_meanwhile: list[int] = []
+    thresholds_meanwhile: list[tuple[int, int, int]] = []
+    thresholds = gc.get_threshold()
+
+    def progress(done: int, total: int) -> None:
+        frozen_meanwhile.append(gc.get_freeze_count())
+        thresholds_meanwhile.append(gc.get_threshold())
+
     table = read_table_from_path(csv_file(tmp_path, "".join(_generated_rows(120))))
-    report = importer.CustomerImporter(
-        table,
-        actor=None,
-        batch_size=50,
-        progress=lambda done, total: frozen_meanwhile.append(gc.get_freeze_count()),
-    ).run()
+    report = importer.CustomerImporter(table, actor=None, batch_size=50, progress=progress).run()
     assert report.created > 0
     assert frozen_meanwhile and all(count > 0 for count in frozen_meanwhile)
     assert gc.get_freeze_count() == 0
+    # full collections are rare meanwhile (young ones as usual), and as before afterwards
+    assert all(
+        t[:2] == thresholds[:2] and t[2] >= importer._FULL_COLLECTIONS_AFTER
+        for t in thresholds_meanwhile
+    )
+    assert gc.get_threshold() == thresholds
 
 
 def _worker_state(_item: object) -> tuple[int, int]:
