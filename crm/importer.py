@@ -1607,29 +1607,33 @@ class CustomerImporter:
                 # Before the possible-duplicate records: they may point at rows of this batch.
                 for (_row, _result, entry), cid in zip(to_create, ids, strict=True):
                     entry.customer_id = cid
-                insert_instances(
+                insert_rows(
+                    CustomerPhone,
                     [
-                        CustomerPhone(
-                            customer_id=cid,
-                            number=number,
-                            is_mobile=number in row.keys.mobiles if row.keys else is_mobile(number),
-                            active=True,
-                        )
+                        {
+                            "customer_id": cid,
+                            "number": number,
+                            "is_mobile": (
+                                number in row.keys.mobiles if row.keys else is_mobile(number)
+                            ),
+                            "active": True,
+                        }
                         for (row, _result, _entry), cid in zip(to_create, ids, strict=True)
                         for number in dict.fromkeys(row.phones)
-                    ]
+                    ],
                 )
-                insert_instances(
+                insert_rows(
+                    PossibleDuplicateRecord,
                     [
-                        PossibleDuplicateRecord(
-                            customer_id=cid,
-                            candidate_id=match.candidate_pk(),
-                            score=match.score,
-                            reasons=match.reasons,
-                        )
+                        {
+                            "customer_id": cid,
+                            "candidate_id": match.candidate_pk(),
+                            "score": match.score,
+                            "reasons": match.reasons,
+                        }
                         for (_row, result, _entry), cid in zip(to_create, ids, strict=True)
                         for match in result.matches
-                    ]
+                    ],
                 )
         except IntegrityError:
             if self.strict:
@@ -1801,27 +1805,55 @@ def insert_instances(objects: Sequence[models.Model]) -> None:
     if not objects:
         return
     model = type(objects[0])
-    meta = model._meta
-    pk = meta.pk
-    assert pk is not None
     now = timezone.now()
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    stamped = [f.attname for f in fields if _stamped(f)]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     for obj in objects:
-        for attname in stamped:
-            setattr(obj, attname, now)
-    stamp = _copy_text(now)
-    encoders = [
-        (f.attname, (lambda _value: stamp) if _stamped(f) else _copy_encoder(f)) for f in fields
-    ]
-    encoded = [
-        "\t".join(encode(getattr(obj, attname)) for attname, encode in encoders) for obj in objects
-    ]
-    ids = _copy(meta, [pk.column, *(f.column for f in fields)], encoded)
+        for f in fields:
+            if _stamped(f):
+                setattr(obj, f.attname, now)
+    ids = _insert_values(
+        model, [{f.attname: getattr(obj, f.attname) for f in fields} for obj in objects], now
+    )
     for obj, pk_value in zip(objects, ids, strict=True):
         obj.pk = pk_value
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def insert_rows(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Store rows of one model, each given as {attname: value}, as insert_instances stores
+    instances (fields not given get their defaults); returns their ids, in order.
+
+    For the import's phones and possible-duplicate records: building a model instance for
+    each cost more than encoding and sending its row."""
+    if not rows:
+        return []
+    return _insert_values(model, rows, timezone.now())
+
+
+def _insert_values(
+    model: type[models.Model], rows: Sequence[Mapping[str, Any]], now: datetime.datetime
+) -> list[int]:
+    meta = model._meta
+    assert meta.pk is not None
+    stamp = _copy_text(now)
+    layout = [
+        (f.attname, _stamped(f), _copy_encoder(f), f)
+        for f in meta.concrete_fields
+        if not f.primary_key
+    ]
+    encoded = []
+    for row in rows:
+        parts = []
+        for attname, stamped, encode, f in layout:
+            if stamped:
+                parts.append(stamp)
+            elif attname in row:
+                parts.append(encode(row[attname]))
+            else:
+                parts.append(encode(f.get_default()))
+        encoded.append("\t".join(parts))
+    return _copy(meta, [meta.pk.column, *(f.column for _a, _s, _e, f in layout)], encoded)
 
 
 def insert_customers(rows: Sequence[tuple[PreparedRow, bool]]) -> list[int]:

@@ -691,11 +691,12 @@ def test_a_failed_write_in_the_thread_stops_the_import_with_that_error(
 ) -> None:
     calls: list[int] = []
 
-    def broken_insert(objects: Any) -> None:
-        calls.append(len(objects))
+    def broken_copy(meta: Any, columns: Any, encoded: Any) -> list[int]:
+        calls.append(len(encoded))
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(importer, "insert_instances", broken_insert)
+    # the COPY every write of the import goes through (customers, phones, flags)
+    monkeypatch.setattr(importer, "_copy", broken_copy)
     table = read_table_from_path(csv_file(tmp_path, "".join(_generated_rows(300))))
     with pytest.raises(RuntimeError, match="disk full"):
         import_customers(table, actor=None, batch_size=50)
@@ -802,6 +803,33 @@ def test_a_prepared_row_is_stored_as_the_service_stores_the_same_customer(
     assert imported.created_at == imported.updated_at is not None
     # ids come from the table's own sequence, as with insert_instances
     assert registered.pk > imported_id
+
+
+def test_rows_given_as_values_are_stored_as_the_orm_stores_them() -> None:
+    """insert_rows (the import's phones and possible-duplicate records): fields not given get
+    their defaults, auto_now_add the time, JSON its value, awkward characters included."""
+    first = services.customer_create(actor=None, display_name="星澜软件科技有限公司")
+    second = services.customer_create(actor=None, display_name="远帆物流有限公司")
+    reasons = ["同名\t换行\n反斜杠\\N", 'quote"']
+    values: dict[str, Any] = {"candidate_id": first.pk, "score": 0.75, "reasons": reasons}
+    (copied_id,) = importer.insert_rows(PossibleDuplicate, [{"customer_id": second.pk, **values}])
+    saved = PossibleDuplicate.objects.create(
+        customer_id=first.pk, **values | {"candidate_id": second.pk}
+    )
+    copied = PossibleDuplicate.objects.get(pk=copied_id)
+    assert (copied.candidate_id, copied.score, copied.reasons) == (first.pk, 0.75, reasons)
+    assert (copied.confirmed_distinct_by_id, copied.resolved_at) == (None, None)
+    assert copied.created_at is not None and saved.pk > copied_id
+    (phone_id,) = importer.insert_rows(
+        CustomerPhone, [{"customer_id": first.pk, "number": "+8613916881234", "is_mobile": True}]
+    )
+    phone = CustomerPhone.objects.get(pk=phone_id)
+    assert (phone.customer_id, phone.number, phone.is_mobile, phone.active) == (
+        first.pk,
+        "+8613916881234",
+        True,
+        True,  # the field's default
+    )
 
 
 def test_a_customer_built_by_position_is_the_one_built_by_keywords(crm_admin: User) -> None:
