@@ -919,6 +919,17 @@ class _DbCustomer:
     keys: IdentityKeys
 
 
+# The "<> ''" (no ref or code looked up is empty) lets the planner use the partial unique
+# indexes: it cannot infer it from a list of more than 100 values, and read the whole table
+# instead (for the codes, 0.3 s a batch at a million customers; 24 ms with the index).
+_REFS_SQL = (
+    "SELECT external_ref FROM crm_customer WHERE external_ref = ANY(%s) AND external_ref <> ''"
+)
+_CODES_SQL = (
+    "SELECT credit_code, id FROM crm_customer WHERE credit_code = ANY(%s) "
+    "AND credit_code <> '' AND merged_into_id IS NULL AND id <= %s ORDER BY id"
+)
+
 # One query per kind of look-up for the whole batch: a LATERAL join runs the per-probe query
 # of crm.duplicates for every probe text (each answered from the trigram index).
 _SIMILAR_SQL = """
@@ -1008,9 +1019,7 @@ class DatabaseLookup:
         refs = sorted({r.external_ref for r in rows if r.external_ref})
         with connection.cursor() as cursor:
             if refs:
-                cursor.execute(
-                    "SELECT external_ref FROM crm_customer WHERE external_ref = ANY(%s)", [refs]
-                )
+                cursor.execute(_REFS_SQL, [refs])
                 found.refs = {ref for (ref,) in cursor.fetchall()}
             if not self.max_id:
                 return found
@@ -1028,11 +1037,7 @@ class DatabaseLookup:
             )
             triples = sorted({t for r in keyed if (t := r.name_triple) is not None})
             if codes:
-                cursor.execute(
-                    "SELECT credit_code, id FROM crm_customer WHERE credit_code = ANY(%s) "
-                    "AND merged_into_id IS NULL AND id <= %s ORDER BY id",
-                    [codes, self.max_id],
-                )
+                cursor.execute(_CODES_SQL, [codes, self.max_id])
                 for code, cid in cursor.fetchall():
                     found.by_code.setdefault(code, []).append(cid)
             if phones:

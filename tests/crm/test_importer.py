@@ -594,6 +594,20 @@ def test_database_matches_are_those_of_find_duplicates(tmp_path: Path) -> None:
         assert got == expected, (row.row, raw["name"])
 
 
+def test_the_batch_look_up_of_external_refs_can_use_its_unique_index() -> None:
+    """A batch asks for thousands of refs at once: the partial unique index must stay usable
+    (a list of more than 100 values does not show the planner that none is empty). The credit
+    codes' look-up is written the same way (_CODES_SQL)."""
+    from django.db import connection
+
+    refs = [f"R{i:05d}" for i in range(500)]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + importer._REFS_SQL, [refs])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "customer_unique_external_ref" in plan, plan
+
+
 @pytest.mark.slow
 def test_the_file_index_finds_what_comparing_with_every_row_finds() -> None:
     """Retrieval in the file is complete for the matcher's rules: ranking the index's
