@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import connection
 
+from crm import prepared
 from crm.identity.lookup_keys import MIN_DELETION_LENGTH, deletion_variants, typo_masks
 from crm.identity.matcher import IdentityKeys, Match, keys_for, rank, stored_keys
 from crm.identity.normalize import is_too_short_for_fuzzy, to_pinyin
@@ -297,7 +298,8 @@ def find_duplicates(
     # only for the matches. Building and compiling the model query with owner and team for
     # every candidate was a third of a registration's duplicate check.
     with connection.cursor() as cursor:
-        cursor.execute(
+        prepared.execute(
+            cursor,
             "SELECT c.id, c.display_name, c.name_parts, c.credit_code, c.email_domain, "
             "ARRAY(SELECT p.number FROM crm_customerphone p WHERE p.customer_id = c.id "
             # Newest first, as customers are listed: the ranking is stable, so this settles

@@ -1,7 +1,8 @@
 """Model instances read by a statement written once per process.
 
 Building an ORM query (filters, joins, the compiled SQL) costs several times what running a
-primary-key look-up does. The few reads that every request or every registration makes
+primary-key look-up does (and planning it, on the server, about as much again: the
+statements are prepared, crm.prepared). The few reads that every request or every registration makes
 (the signed-in user, the customers a duplicate check matched) go through ``RowLoader``
 instead: the SQL is composed once from the model's metadata, and each row becomes an
 instance the way the ORM builds one (``Model.from_db``, the fields' database converters,
@@ -16,6 +17,8 @@ from typing import Any, Generic, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import ForeignKey, Model
+
+from crm import prepared
 
 M = TypeVar("M", bound=Model)
 
@@ -162,7 +165,7 @@ class RowLoader(Generic[M]):
         if order_by:
             sql = f"{sql} ORDER BY {order_by}"
         with connections[using].cursor() as cursor:
-            cursor.execute(sql, where[1])
+            prepared.execute(cursor, sql, where[1])
             rows = cursor.fetchall()
         return [self._build(using, parts, row) for row in rows]
 

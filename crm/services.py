@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from pypinyin import lazy_pinyin
 
-from crm import signals
+from crm import prepared, signals
 from crm.duplicates import DuplicateMatch, find_duplicates
 from crm.errors import DomainError
 from crm.identity.credit import validate_credit_code
@@ -265,7 +265,8 @@ def _lock_identity(keys: IdentityKeys) -> None:
         return
     # One statement: the function scan takes the locks row by row, in the array's order.
     with connection.cursor() as cursor:
-        cursor.execute(
+        prepared.execute(
+            cursor,
             "SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) FROM unnest(%s::text[]) key",
             [lock_keys],
         )

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from crm import prepared
 from crm.models import Customer, Team, User
 from crm.rows import RowLoader
 from crm.selectors import visible_customers_sql
@@ -62,7 +63,7 @@ def effective_policy_of_team_id(team_id: int | None) -> PolicyValues:
             values=", ".join(f"p.{name}" for name in _VALUE_COLUMNS),
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [team_id])
+            prepared.execute(cursor, sql, [team_id])
             row = cursor.fetchone()
         if row is not None:
             policy_team_id, team_name, *values = row

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from crm import prepared
 from crm.errors import DomainError
 from crm.models import Customer, EmploymentState, FunnelStage, Role, User
 from ownership import holds
@@ -119,7 +120,7 @@ def owned_count(user: User, policy: PolicyValues) -> int:
         sql += " AND stage <> %s"
         params.append(FunnelStage.WON.value)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        prepared.execute(cursor, sql, params)
         row = cursor.fetchone()
     return int(row[0])
 

@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Count, F, Q, QuerySet
 from django.utils.translation import gettext as _
 
+from crm import prepared
 from crm.identity.regions import parse_address
 from crm.models import Customer, Industry, Team, User
 from ownership.clock import PolicyValues, with_territory
@@ -104,7 +105,8 @@ def active_compiled() -> CompiledRuleSet | None:
     if pinned is not None:
         return pinned[0]
     with connection.cursor() as cursor:
-        cursor.execute(
+        prepared.execute(
+            cursor,
             f"SELECT id, activated_at FROM {RuleSet._meta.db_table} WHERE status = %s LIMIT 1",
             [RuleSetStatus.ACTIVE.value],
         )

@@ -108,7 +108,7 @@ def test_a_registration_locks_the_rep_and_reads_policy_and_holding_once(
     assert sum('FROM "crm_user"' in sql and "FOR UPDATE" in sql for sql in statements) == 1
     assert sum("ownership_poolpolicy" in sql for sql in statements) == 1
     assert (
-        sum(sql.upper().startswith("SELECT COUNT(*)") and "owner_id" in sql for sql in statements)
+        sum("SELECT COUNT(*)" in sql.upper() and "owner_id" in sql for sql in statements)
         == 1
     )
     assert not any('FROM "crm_team"' in sql for sql in statements)
