@@ -28,10 +28,9 @@ def test_placeholders_become_positional() -> None:
 def test_same_answers_and_one_query_each_time() -> None:
     sql = "SELECT %s::int + 1, %s::text || '%%', ARRAY(SELECT unnest(%s::int[]) * 2)"
     for value in range(8):
-        with CaptureQueriesContext(connection) as captured:
-            with connection.cursor() as cursor:
-                prepared.execute(cursor, sql, [value, "名", [value, 5]])
-                row = cursor.fetchone()
+        with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
+            prepared.execute(cursor, sql, [value, "名", [value, 5]])
+            row = cursor.fetchone()
         assert row == (value + 1, "名%", [value * 2, 10])
         assert len(captured.captured_queries) == 1
     assert any(name.startswith("g_") for name in _prepared_names())
@@ -39,9 +38,8 @@ def test_same_answers_and_one_query_each_time() -> None:
 
 def test_a_failed_first_run_is_recovered_from() -> None:
     sql = "SELECT 1 / %s::int"
-    with pytest.raises(DatabaseError), transaction.atomic():
-        with connection.cursor() as cursor:
-            prepared.execute(cursor, sql, [0])  # PREPARE succeeds, EXECUTE divides by zero
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        prepared.execute(cursor, sql, [0])  # PREPARE succeeds, EXECUTE divides by zero
     with connection.cursor() as cursor:
         prepared.execute(cursor, sql, [1])  # neither prepares twice nor loses the statement
         assert cursor.fetchone() == (1,)
@@ -69,8 +67,7 @@ def test_parameters_must_match_the_placeholders() -> None:
 def test_the_statement_text_stays_readable_in_the_query_log() -> None:
     sql = "SELECT %s::int AS answer /* a comment */"
     for _ in range(2):
-        with CaptureQueriesContext(connection) as captured:
-            with connection.cursor() as cursor:
-                prepared.execute(cursor, sql, [42])
-                assert cursor.fetchone() == (42,)
+        with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
+            prepared.execute(cursor, sql, [42])
+            assert cursor.fetchone() == (42,)
         assert "SELECT $1::int AS answer" in captured.captured_queries[0]["sql"]
