@@ -11,6 +11,14 @@ from crm.forms import BootstrapFormMixin, DomainErrorsMixin, duplicate_check_att
 from crm.models import EmploymentState, Industry, Role, SizeBand, Source, User
 
 
+def _size_choices() -> list[tuple[str, Any]]:
+    return [("", "—"), *SizeBand.choices]
+
+
+def _source_choices() -> list[tuple[str, Any]]:
+    return list(Source.choices)
+
+
 class RegistrationForm(DomainErrorsMixin, forms.Form):
     display_name = forms.CharField(
         label=_("Company name"),
@@ -25,11 +33,12 @@ class RegistrationForm(DomainErrorsMixin, forms.Form):
     industry = forms.ModelChoiceField(
         label=_("Industry"), queryset=Industry.objects.all(), required=False
     )
-    size_band = forms.ChoiceField(
-        label=_("Size"), choices=[("", "—"), *SizeBand.choices], required=False
-    )
+    # Choices given as functions: every form instance deep-copies its fields, and a list of
+    # choices with translatable labels is copied item by item (a third of building the
+    # form that every registration builds).
+    size_band = forms.ChoiceField(label=_("Size"), choices=_size_choices, required=False)
     source = forms.ChoiceField(
-        label=_("Source"), choices=Source.choices, initial=Source.OTHER, required=False
+        label=_("Source"), choices=_source_choices, initial=Source.OTHER, required=False
     )
     first_contact_name = forms.CharField(label=_("First contact"), max_length=100, required=False)
     first_contact_phone = forms.CharField(

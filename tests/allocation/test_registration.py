@@ -107,10 +107,7 @@ def test_a_registration_locks_the_rep_and_reads_policy_and_holding_once(
     # counted once, the customer not reloaded after the writer's update.
     assert sum('FROM "crm_user"' in sql and "FOR UPDATE" in sql for sql in statements) == 1
     assert sum("ownership_poolpolicy" in sql for sql in statements) == 1
-    assert (
-        sum("SELECT COUNT(*)" in sql.upper() and "owner_id" in sql for sql in statements)
-        == 1
-    )
+    assert sum("SELECT COUNT(*)" in sql.upper() and "owner_id" in sql for sql in statements) == 1
     assert not any('FROM "crm_team"' in sql for sql in statements)
     # The customer was inserted by this very transaction (nobody else can see it): the writer
     # neither locks nor reloads it, nor looks for ledger events, grants or holds it cannot
