@@ -262,13 +262,12 @@ def candidate_ids(keys: IdentityKeys, *, exclude: Sequence[int] = ()) -> list[in
         for number, (sql, _params) in enumerate(branches)
     )
     params = [param for _sql, branch_params in branches for param in branch_params]
-    prefix = ""
-    if thresholds:
-        prefix = "SELECT set_limit(%s); "
-        params.insert(0, thresholds.pop())
+    # Prepared (one per combination of look-ups): planning the union cost more than
+    # running it. The trigram operator reads its threshold when it runs.
+    threshold = ("SELECT set_limit(%s)", [thresholds.pop()]) if thresholds else None
     found: list[list[int]] = [[] for _ in branches]
     with connection.cursor() as cursor:
-        cursor.execute(prefix + union, params)
+        prepared.execute(cursor, union, params, before=threshold)
         for branch, cid in cursor.fetchall():
             found[branch].append(cid)
     ids = [cid for branch in found[:exact] for cid in branch]

@@ -43,12 +43,19 @@ def _positional(sql: str) -> tuple[str, int]:
     return "".join(out), count
 
 
-def execute(cursor: Any, sql: str, params: Sequence[Any] = ()) -> None:
+def execute(
+    cursor: Any,
+    sql: str,
+    params: Sequence[Any] = (),
+    *,
+    before: tuple[str, Sequence[Any]] | None = None,
+) -> None:
     """``cursor.execute(sql, params)`` for a Django cursor, the statement prepared on the
     cursor's connection the first time and executed by name after that. `sql` uses
     psycopg2's placeholders and must be one statement whose text does not depend on data
     and that names its result columns (a prepared ``SELECT *`` fails once a migration adds
-    a column)."""
+    a column). `before`, a statement with its parameters (such as a setting the statement
+    reads), runs first in the same round trip, unprepared."""
     database = cursor.db
     raw = database.connection
     # The session's statements: prepared, and those whose first run failed (PREPARE may
@@ -75,14 +82,15 @@ def execute(cursor: Any, sql: str, params: Sequence[Any] = ()) -> None:
         if cursor.fetchone() is not None:
             prepared.add(name)
         uncertain.discard(name)
+    head, head_params = ("", []) if before is None else (f"{before[0]}; ", list(before[1]))
     if name in prepared:
-        cursor.execute(call, params)
+        cursor.execute(head + call, [*head_params, *params])
         return
     # One round trip (and one query in Django's count): the body's own % signs are escaped
     # for the client-side interpolation of the EXECUTE's parameters.
     body = positional.replace("%", "%%")
     try:
-        cursor.execute(f"PREPARE {name} AS {body}; {call}", params)
+        cursor.execute(f"{head}PREPARE {name} AS {body}; {call}", [*head_params, *params])
     except Exception:
         uncertain.add(name)
         raise
