@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -99,6 +100,7 @@ def register(request: HttpRequest) -> HttpResponse:
         return redirect("customer_ownership", pk=result.customer.pk)
     if result.outcome == SOFT_MATCH:
         context["candidate_ids"] = ",".join(str(m.customer.pk) for m in result.matches)
+        context["match_rows"] = _match_rows(result.matches)
         return render(request, "allocation/register_soft_match.html", context)
     if result.outcome in (RegistrationOutcome.COLLISION, RegistrationOutcome.OWN):
         assert result.customer is not None
@@ -107,6 +109,34 @@ def register(request: HttpRequest) -> HttpResponse:
     if result.outcome == RegistrationOutcome.IN_POOL:
         return render(request, "allocation/register_in_pool.html", context)
     return render(request, "allocation/register_cap_reached.html", context)
+
+
+@dataclass(frozen=True)
+class _MatchRow:
+    name: str
+    owner: str
+    team: str
+    reasons: str
+    similarity: str
+
+
+def _match_rows(matches: list[Any]) -> list[_MatchRow]:
+    """What the soft-match page lists of each candidate, as text: up to ten rows follow
+    about a third of registrations, and each lookup and filter in a template loop costs
+    more than composing the line here."""
+    rows = []
+    for match in matches:
+        owner = match.customer.owner
+        rows.append(
+            _MatchRow(
+                name=match.customer.display_name,
+                owner=str(owner) if owner is not None else _("public pool"),
+                team=str(owner.team) if owner is not None and owner.team_id else "",
+                reasons="；".join(str(reason) for reason in match.reasons),
+                similarity=_("similarity %(score)s") % {"score": match.score},
+            )
+        )
+    return rows
 
 
 @role_required(Role.REP, Role.MANAGER)

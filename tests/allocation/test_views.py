@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -88,6 +89,10 @@ def test_soft_match_page_then_confirmation(client: Client, rep: User, second_rep
     body = response.content.decode()
     assert "存在相似客户" in body
     existing = Customer.objects.get()
+    # Each candidate: its name, owner and team, why it looks alike and how much.
+    assert "字节跳动科技有限公司" in body
+    assert f"负责人: {rep} · {rep.team}" in body
+    assert re.search(r"相似度 0\.\d+", body)
     response = client.post(
         reverse("register"),
         {
