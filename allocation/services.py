@@ -37,6 +37,7 @@ from allocation.models import (
     RequestKind,
     RequestState,
 )
+from crm import rows
 from crm import services as crm_services
 from crm.duplicates import DuplicateMatch
 from crm.errors import DomainError
@@ -93,7 +94,7 @@ def _record(
     confirmed: bool = False,
     resolution: Resolution | None = None,
 ) -> Registration:
-    registration = Registration.objects.create(
+    registration = Registration(
         rep=actor,
         submitted_at=submitted_at,
         outcome=outcome,
@@ -118,6 +119,7 @@ def _record(
         territory_id=resolution.territory_id if resolution else None,
         territory_label=resolution.territory_label[:300] if resolution else "",
     )
+    rows.insert(registration)
     if resolution is not None and resolution.team_ids:
         registration.responsible_teams.set(resolution.team_ids)
     return registration
@@ -280,10 +282,10 @@ def _confirmed_matches(customer: Customer, confirmed: list[int]) -> list[Duplica
 
     if not confirmed:
         return []
-    rows = PossibleDuplicate.objects.filter(customer=customer, candidate_id__in=confirmed)
+    records = PossibleDuplicate.objects.filter(customer=customer, candidate_id__in=confirmed)
     return [
         DuplicateMatch(customer=row.candidate, tier="soft", score=row.score, reasons=row.reasons)
-        for row in rows.select_related("candidate")
+        for row in records.select_related("candidate")
     ]
 
 

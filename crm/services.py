@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from pypinyin import lazy_pinyin
 
-from crm import prepared, signals
+from crm import prepared, rows, signals
 from crm.duplicates import DuplicateMatch, find_duplicates
 from crm.errors import DomainError
 from crm.identity.credit import validate_credit_code
@@ -350,7 +350,7 @@ def customer_create(
     customer.needs_duplicate_review = bool(unconfirmed)
     try:
         with transaction.atomic():
-            customer.save()
+            rows.insert(customer)
             _save_phones(customer, phones, created=True)
     except IntegrityError as error:
         # A concurrent entry won between our check and our insert: answer as a collision.

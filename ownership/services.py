@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from crm import prepared
+from crm import prepared, rows
 from crm.errors import DomainError
 from crm.models import Customer, EmploymentState, FunnelStage, Role, User
 from ownership import holds
@@ -85,10 +85,10 @@ def _lock_rep(user: User) -> User:
     The statement is written out on purpose: every registration and claim locks its rep,
     and building the ORM query costs more than running it."""
     table = connection.ops.quote_name(User._meta.db_table)
-    rows = list(User.objects.raw(f"SELECT * FROM {table} WHERE id = %s FOR UPDATE", [user.pk]))
-    if not rows:
+    locked = list(User.objects.raw(f"SELECT * FROM {table} WHERE id = %s FOR UPDATE", [user.pk]))
+    if not locked:
         raise User.DoesNotExist("_lock_rep: no such user.")
-    return rows[0]
+    return locked[0]
 
 
 def check_eligible_owner(user: User) -> None:
@@ -308,7 +308,7 @@ def _append_event(
         cause_label=cause_label,
         now=now,
     )
-    event.save(force_insert=True)
+    rows.insert(event)
     return event
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.db.models import Model
+from django.utils import timezone
 
 from crm.models import Customer, User
 from crm.rows import RowLoader
@@ -87,3 +88,51 @@ def test_filter_reads_the_rows_meeting_a_condition_in_order(rep: User) -> None:
 
     assert [c.pk for c in found] == [second.pk, first.pk]
     assert all(c.owner == rep for c in found)
+
+
+def _stored(model: type[Model], pk: int) -> dict[str, object]:
+    return _columns(model._default_manager.get(pk=pk))
+
+
+def test_insert_stores_what_save_stores(rep: User) -> None:
+    from allocation.models import Registration
+    from crm.rows import insert
+    from crm.services import _apply_identity
+
+    by_save = Customer(display_name="厦门智博物流有限公司", address="厦门市思明区\t1号", owner=rep)
+    _apply_identity(by_save, [])
+    by_save.save()
+    by_insert = Customer(
+        display_name="厦门智博物流有限公司", address="厦门市思明区\t1号", owner=rep
+    )
+    _apply_identity(by_insert, [])
+    by_insert.name_key += "二"  # the unique name key: another company
+    by_save.name_key += "一"
+    Customer.objects.filter(pk=by_save.pk).update(name_key=by_save.name_key)
+    insert(by_insert)
+
+    assert by_insert.pk is not None and by_insert._state.adding is False
+    saved, inserted = _stored(Customer, by_save.pk), _stored(Customer, by_insert.pk)
+    for name in ("id", "created_at", "updated_at", "name_key"):
+        saved.pop(name), inserted.pop(name)
+    assert inserted == saved
+    assert _columns(by_insert) == {
+        **_stored(Customer, by_insert.pk),
+        # auto_now fields were set on the instance as save sets them
+        "created_at": by_insert.created_at,
+        "updated_at": by_insert.updated_at,
+    }
+
+    registration = Registration(
+        rep=rep, customer=by_insert, submitted_at=timezone.now(), soft_matches_shown=[{"名": 1}]
+    )
+    insert(registration)
+    assert _stored(Registration, registration.pk)["soft_matches_shown"] == [{"名": 1}]
+
+
+def test_insert_refuses_unsaved_related_objects_as_save_does(rep: User) -> None:
+    from allocation.models import Registration
+    from crm.rows import insert
+
+    with pytest.raises(ValueError, match="unsaved related object"):
+        insert(Registration(rep=rep, customer=Customer(display_name="未保存公司")))
