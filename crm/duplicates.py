@@ -6,7 +6,6 @@ crm.identity.lookup_keys. Never the raw name."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -280,11 +279,6 @@ def candidate_ids(keys: IdentityKeys, *, exclude: Sequence[int] = ()) -> list[in
 _matched: RowLoader[Customer] = RowLoader(Customer, ["owner", "owner__team"])
 
 
-def _parts(value: Any) -> dict[str, Any] | None:
-    # Django has the driver hand over jsonb as text (JSONField decodes it itself).
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def find_duplicates(
     keys: IdentityKeys, *, exclude: Sequence[int] = (), limit: int = 10
 ) -> list[DuplicateMatch]:
@@ -314,7 +308,7 @@ def find_duplicates(
                 cid,
                 stored_keys(
                     display_name,
-                    _parts(parts),
+                    parts,
                     credit_code=credit_code,
                     phones=phones,
                     email_domain=email_domain,

@@ -1145,12 +1145,11 @@ class DatabaseLookup:
                 [sorted(ids)],
             )
             for cid, name, code, ref, parts, domain in cursor.fetchall():
-                # The stored customer's keys exactly as crm.duplicates.customer_keys builds them
-                # (a raw cursor returns the JSON as text).
+                # The stored customer's keys exactly as crm.duplicates.customer_keys builds them.
                 keys = import_keys(
                     stored_keys(
                         name,
-                        json.loads(parts) if isinstance(parts, str) else parts,
+                        parts,
                         credit_code=code,
                         phones=phones.get(cid, []),
                         email_domain=domain,

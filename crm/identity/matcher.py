@@ -17,6 +17,7 @@ looks at the trade names (字号), not at the whole string.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -134,16 +135,19 @@ def keys_for(
 
 def stored_keys(
     display_name: str,
-    name_parts: dict[str, Any] | None,
+    name_parts: dict[str, Any] | str | None,
     *,
     credit_code: str = "",
     phones: Iterable[str] = (),
     email_domain: str = "",
 ) -> IdentityKeys:
     """Identity keys of a stored customer from its stored keys: what keys_for gives for its
-    fields, without parsing the name again (crm.identity.stored) or the E.164 phones."""
+    fields, without parsing the name again (crm.identity.stored) or the E.164 phones. The
+    parts may be the column's JSON text, as a plain cursor returns it (Django has the driver
+    leave jsonb undecoded, for JSONField to decode)."""
+    parts = json.loads(name_parts) if isinstance(name_parts, str) else name_parts
     return IdentityKeys(
-        name=parsed_name(display_name, name_parts),
+        name=parsed_name(display_name, parts),
         credit_code=_valid_code(credit_code),
         phones=tuple(dict.fromkeys(p for p in phones if p)),
         email_domain=email_domain,

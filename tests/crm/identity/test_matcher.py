@@ -206,3 +206,19 @@ def test_reasons_are_lazy_translations() -> None:
     reason = match.reasons[0]
     assert not isinstance(reason, str)  # a lazy proxy, translated when rendered
     assert str(reason) == "名称相同（忽略地区与公司类型）"
+
+
+def test_stored_keys_take_the_parts_as_the_column_s_json_text_too() -> None:
+    import json
+
+    from crm.identity.matcher import keys_for, stored_keys
+    from crm.identity.stored import name_parts
+
+    parsed = keys_for("厦门智博物流有限公司").name
+    parts = name_parts(parsed)
+    from_dict = stored_keys("厦门智博物流有限公司", parts, phones=["+8613800138000"])
+    from_text = stored_keys(
+        "厦门智博物流有限公司", json.dumps(parts, ensure_ascii=False), phones=["+8613800138000"]
+    )
+    assert from_text == from_dict
+    assert from_text.name == parsed
