@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 
@@ -43,6 +45,33 @@ def _positional(sql: str) -> tuple[str, int]:
     return "".join(out), count
 
 
+@dataclass(frozen=True)
+class _Statement:
+    name: str
+    count: int  # placeholders
+    call: str  # EXECUTE name(%s, …) /* the text */, for the client-side interpolation
+    prepare: str  # PREPARE name AS the text, its % signs escaped likewise
+
+
+@lru_cache(maxsize=1024)
+def _statement(sql: str) -> _Statement:
+    """What a statement's text gives, worked out once per text: each run only looks it up."""
+    name = "g_" + hashlib.blake2b(sql.encode(), digest_size=10).hexdigest()
+    positional, count = _positional(sql)
+    escaped = positional.replace("%", "%%")
+    call = f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
+    # The text rides along as a comment: query logs and captured queries still say what
+    # ran (the server skips comments before parsing anything). PostgreSQL nests block
+    # comments, so the text's own comment marks are broken up.
+    comment = escaped.replace("/*", "/ *").replace("*/", "* /")
+    return _Statement(
+        name=name,
+        count=count,
+        call=f"{call} /* {comment} */",
+        prepare=f"PREPARE {name} AS {escaped}",
+    )
+
+
 def execute(
     cursor: Any,
     sql: str,
@@ -56,6 +85,9 @@ def execute(
     and that names its result columns (a prepared ``SELECT *`` fails once a migration adds
     a column). `before`, a statement with its parameters (such as a setting the statement
     reads), runs first in the same round trip, unprepared."""
+    statement = _statement(sql)
+    if len(params) != statement.count:
+        raise ValueError(f"{statement.count} placeholders, {len(params)} parameters")
     database = cursor.db
     raw = database.connection
     # The session's statements: prepared, and those whose first run failed (PREPARE may
@@ -67,16 +99,7 @@ def execute(
         database.__dict__["_prepared_statements"] = state
     prepared: set[str] = state[1]
     uncertain: set[str] = state[2]
-    name = "g_" + hashlib.blake2b(sql.encode(), digest_size=10).hexdigest()
-    positional, count = _positional(sql)
-    if len(params) != count:
-        raise ValueError(f"{count} placeholders, {len(params)} parameters")
-    call = f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
-    # The text rides along as a comment: query logs and captured queries still say what
-    # ran (the server skips comments before parsing anything)
-    # (PostgreSQL nests block comments: the text's own comment marks are broken up).
-    text = positional.replace("%", "%%").replace("/*", "/ *").replace("*/", "* /")
-    call = f"{call} /* {text} */"
+    name = statement.name
     if name in uncertain:
         cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [name])
         if cursor.fetchone() is not None:
@@ -84,13 +107,11 @@ def execute(
         uncertain.discard(name)
     head, head_params = ("", []) if before is None else (f"{before[0]}; ", list(before[1]))
     if name in prepared:
-        cursor.execute(head + call, [*head_params, *params])
+        cursor.execute(head + statement.call, [*head_params, *params])
         return
-    # One round trip (and one query in Django's count): the body's own % signs are escaped
-    # for the client-side interpolation of the EXECUTE's parameters.
-    body = positional.replace("%", "%%")
+    # One round trip (and one query in Django's count).
     try:
-        cursor.execute(f"{head}PREPARE {name} AS {body}; {call}", [*head_params, *params])
+        cursor.execute(f"{head}{statement.prepare}; {statement.call}", [*head_params, *params])
     except Exception:
         uncertain.add(name)
         raise
